@@ -1,0 +1,58 @@
+// swift-tools-version:6.0
+// FWX: exchange of records on illegal fireworks between European police nodes.
+// Layers, lowest first: C libraries (CLibXML2), the record model and business rules (FWXModel, pure Swift, no I/O),
+// XML parsing and validation over libxml2 (FWXXML), transforms and synthetic data (FWXConvert), the `fwx` CLI.
+import PackageDescription
+
+let swiftSettings: [SwiftSetting] = [
+    .enableUpcomingFeature("InternalImportsByDefault"),
+    .enableUpcomingFeature("ExistentialAny"),
+]
+
+let package = Package(
+    name: "fwx",
+    platforms: [.macOS(.v14)],
+    products: [
+        .library(name: "FWX", targets: ["FWXModel", "FWXXML", "FWXConvert"]),
+        .executable(name: "fwx", targets: ["fwx"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
+        .package(url: "https://github.com/jpsim/Yams.git", from: "6.2.2"),
+    ],
+    targets: [
+        .systemLibrary(
+            name: "CLibXML2",
+            pkgConfig: "libxml-2.0",
+            providers: [.apt(["libxml2-dev"])]
+        ),
+        .target(
+            name: "FWXModel",
+            swiftSettings: swiftSettings
+        ),
+        .target(
+            name: "FWXXML",
+            dependencies: ["CLibXML2", "FWXModel"],
+            resources: [.copy("schemas")],
+            swiftSettings: swiftSettings
+        ),
+        .target(
+            name: "FWXConvert",
+            dependencies: ["FWXModel", "FWXXML", .product(name: "Yams", package: "Yams")],
+            swiftSettings: swiftSettings
+        ),
+        .executableTarget(
+            name: "fwx",
+            dependencies: [
+                "FWXModel", "FWXXML", "FWXConvert",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "FWXTests",
+            dependencies: ["FWXModel", "FWXXML", "FWXConvert"],
+            swiftSettings: swiftSettings
+        ),
+    ]
+)

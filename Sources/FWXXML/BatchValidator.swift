@@ -1,0 +1,85 @@
+public import FWXModel
+import Foundation
+
+/// The result of validating one document: findings (sorted by position) and what was read.
+public struct ValidationReport: Sendable, Codable {
+    public var file: String
+    public var findings: [Finding]
+    public var errorCount: Int
+    public var warningCount: Int
+    /// Findings counted but not kept because ``BatchValidator/maxFindings`` was reached.
+    public var findingsNotShown: Int
+    public var records: Int
+    public var bytes: Int
+
+    /// Valid means no errors; warnings are allowed.
+    public var isValid: Bool { errorCount == 0 }
+}
+
+/// Layered validation of batches: hardened well-formedness, XSD through libxml2, then FWX's business rules,
+/// record by record, in one streaming pass with memory that does not grow with the file.
+public struct BatchValidator: Sendable {
+    /// Most findings kept per document; further ones are only counted.
+    public var maxFindings: Int
+    public var limits: ParserLimits
+    /// "Now" for the future-date rule, in seconds since 1970; the clock when nil.
+    public var now: Double?
+    public let registry: SchemaRegistry
+
+    public init(registry: SchemaRegistry = .shared, limits: ParserLimits = ParserLimits(), maxFindings: Int = 1000,
+                now: Double? = nil) {
+        self.registry = registry
+        self.limits = limits
+        self.maxFindings = maxFindings
+        self.now = now
+    }
+
+    /// Validates the file at `path`.
+    public func validate(path: String, progress: @escaping (Int, Int?) -> Void = { _, _ in }) throws -> ValidationReport {
+        try validate(try ByteSource(path: path), progress: progress)
+    }
+
+    /// Validates a document from any source. Throws only for I/O or set-up failures.
+    public func validate(_ source: ByteSource, progress: @escaping (Int, Int?) -> Void = { _, _ in }) throws
+        -> ValidationReport
+    {
+        let state = ValidationState(file: source.name, now: now ?? Date().timeIntervalSince1970, cap: maxFindings)
+        var events = BatchEvents()
+        events.finding = { state.add($0) }
+        events.header = { tree, _ in state.rules.checkHeader(tree, emit: state.add) }
+        events.record = { tree, schemaValid in
+            state.records += 1
+            // Business rules assume schema-valid content; a record that failed the schema already has findings.
+            if schemaValid { state.rules.checkRecord(tree, emit: state.add) }
+        }
+        let total = source.totalSize
+        events.progress = { progress($0, total) }
+        try BatchStreamParser(registry: registry, limits: limits, validateSchema: true).parse(source, events: events)
+        state.rules.finish(emit: state.add)
+        state.findings.sort { ($0.location.line, $0.location.column) < ($1.location.line, $1.location.column) }
+        return ValidationReport(file: source.name, findings: state.findings, errorCount: state.errors,
+                                warningCount: state.warnings, findingsNotShown: state.dropped,
+                                records: state.records, bytes: source.bytesRead)
+    }
+}
+
+/// Mutable state of one validation, shared by the parser's event closures.
+private final class ValidationState {
+    var rules: BatchRuleChecker
+    var findings: [Finding] = []
+    var errors = 0
+    var warnings = 0
+    var dropped = 0
+    var records = 0
+    let cap: Int
+
+    init(file: String, now: Double, cap: Int) {
+        self.rules = BatchRuleChecker(file: file, now: now)
+        self.cap = cap
+    }
+
+    func add(_ finding: Finding) {
+        if finding.severity == .error { errors += 1 } else { warnings += 1 }
+        if findings.count < cap { findings.append(finding) } else { dropped += 1 }
+    }
+}

@@ -1,0 +1,117 @@
+import CLibXML2
+import FWXModel
+import Foundation
+import Synchronization
+
+/// Process-wide libxml2 set-up, done once before any parser is created (libxml2 requires it for threads).
+enum LibXML2 {
+    private static let initialised: Bool = {
+        xmlInitParser()
+        return true
+    }()
+
+    static func ensureInitialised() { _ = initialised }
+}
+
+/// A compiled XSD schema. Compiled once per process and shared: libxml2 allows one `xmlSchemaPtr` to be used by
+/// many validation contexts on many threads at once, as long as nobody changes it.
+public final class CompiledSchema: @unchecked Sendable {
+    // @unchecked Sendable: the schema pointer is written once in init and never mutated afterwards; libxml2
+    // documents compiled schemas as read-only during validation, so sharing across threads is safe.
+    let pointer: xmlSchemaPtr
+    /// The namespace the schema defines.
+    public let namespace: String
+    /// The file it was compiled from.
+    public let path: String
+
+    /// Compiles the schema at `path`. Throws with libxml2's messages when the schema itself is broken.
+    public init(path: String, namespace: String) throws {
+        LibXML2.ensureInitialised()
+        guard let parserContext = xmlSchemaNewParserCtxt(path) else {
+            throw FWXError(.schemaUnavailable, "cannot read schema \(path)", location: path)
+        }
+        defer { xmlSchemaFreeParserCtxt(parserContext) }
+        let collector = MessageCollector()
+        let unmanaged = Unmanaged.passRetained(collector)
+        defer { unmanaged.release() }
+        xmlSchemaSetParserStructuredErrors(parserContext, { userData, error in
+            guard let userData, let error else { return }
+            let collector = Unmanaged<MessageCollector>.fromOpaque(userData).takeUnretainedValue()
+            collector.add(error.pointee)
+        }, unmanaged.toOpaque())
+        guard let schema = xmlSchemaParse(parserContext) else {
+            throw FWXError(.schemaUnavailable,
+                           "schema \(path) does not compile: \(collector.messages.prefix(5).joined(separator: "; "))",
+                           location: path)
+        }
+        self.pointer = schema
+        self.namespace = namespace
+        self.path = path
+    }
+
+    deinit { xmlSchemaFree(pointer) }
+}
+
+/// Collects libxml2 messages during schema compilation.
+final class MessageCollector {
+    var messages: [String] = []
+    func add(_ error: xmlError) {
+        let text = error.message.map { String(cString: $0) }?.trimmingCharacters(in: .whitespacesAndNewlines) ?? "?"
+        messages.append("\(error.file.map { String(cString: $0) } ?? ""):\(error.line): \(text)")
+    }
+}
+
+/// The bundled schemas, by namespace and root element. A document is always validated against the schema its
+/// root namespace selects; `xsi:schemaLocation` in the document is never followed.
+public final class SchemaRegistry: Sendable {
+    /// One kind of document FWX knows: root element name, namespace and entry schema file.
+    public struct DocumentKind: Sendable, Hashable {
+        public var namespace: String
+        public var rootElement: String
+        public var schemaFile: String
+    }
+
+    /// Batches of schema v1.
+    public static let batchV1 = DocumentKind(namespace: BatchXMLWriter.namespace, rootElement: "Batch",
+                                             schemaFile: "v1/batch.xsd")
+
+    /// Every document kind this build knows.
+    public static let knownKinds: [DocumentKind] = [batchV1]
+
+    /// The registry over the schemas bundled with FWX.
+    public static let shared = SchemaRegistry(directory: SchemaRegistry.bundledDirectory())
+
+    /// Folder holding `v1/…`: `FWX_SCHEMA_DIR` when set, else the copy bundled with the library.
+    public static func bundledDirectory() -> String {
+        if let override = ProcessInfo.processInfo.environment["FWX_SCHEMA_DIR"], !override.isEmpty {
+            return override
+        }
+        if let url = Bundle.module.url(forResource: "schemas", withExtension: nil) {
+            return url.path
+        }
+        return "schemas"
+    }
+
+    public let directory: String
+    private let compiled = Mutex<[DocumentKind: CompiledSchema]>([:])
+
+    public init(directory: String) {
+        self.directory = directory
+    }
+
+    /// The document kind of a root element, or nil when FWX does not know it.
+    public func kind(namespace: String, rootElement: String) -> DocumentKind? {
+        Self.knownKinds.first { $0.namespace == namespace && $0.rootElement == rootElement }
+    }
+
+    /// The compiled schema for a document kind, compiled on first use and kept for the life of the process.
+    public func schema(for kind: DocumentKind) throws -> CompiledSchema {
+        if let schema = compiled.withLock({ $0[kind] }) { return schema }
+        let schema = try CompiledSchema(path: directory + "/" + kind.schemaFile, namespace: kind.namespace)
+        return compiled.withLock { cache in
+            if let existing = cache[kind] { return existing }
+            cache[kind] = schema
+            return schema
+        }
+    }
+}

@@ -1,0 +1,139 @@
+import ArgumentParser
+import FWXModel
+import Foundation
+
+/// The `fwx` command: validate, convert and generate FWX batches.
+///
+/// Exit status: 0 success (documents valid, warnings allowed); 1 a document is invalid or a conversion refused
+/// rows in --strict mode; 2 usage, configuration or I/O error.
+@main
+struct FWXCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "fwx",
+        abstract: "Exchange records on illegal fireworks between European police nodes.",
+        discussion: """
+            Exit status: 0 valid / done (warnings allowed), 1 invalid document or refused conversion, \
+            2 usage or I/O error.
+            """,
+        subcommands: [ValidateCommand.self, ConvertCommand.self, GenerateCommand.self, RulesCommand.self])
+
+    static func main() async {
+        do {
+            var command = try parseAsRoot()
+            if var asyncCommand = command as? any AsyncParsableCommand {
+                try await asyncCommand.run()
+            } else {
+                try command.run()
+            }
+        } catch let error as FWXError {
+            FileHandle.standardError.write(Data("fwx: error: \(error)\n".utf8))
+            Foundation.exit(ExitStatus.usageOrIO)
+        } catch {
+            let code = exitCode(for: error)
+            let message = fullMessage(for: error)
+            if code == .success {
+                if !message.isEmpty { print(message) }
+                Foundation.exit(0)
+            }
+            if !message.isEmpty { FileHandle.standardError.write(Data("\(message)\n".utf8)) }
+            // Usage errors exit 2, like other Unix tools, not ArgumentParser's 64.
+            Foundation.exit(code == .validationFailure ? ExitStatus.usageOrIO : code.rawValue)
+        }
+    }
+}
+
+/// The documented exit statuses.
+enum ExitStatus {
+    static let success: Int32 = 0
+    static let invalid: Int32 = 1
+    static let usageOrIO: Int32 = 2
+}
+
+/// Writes a file through a temporary file that is renamed into place only on success, so a failed run never
+/// leaves a half-written output behind, nor destroys an earlier good one.
+final class AtomicOutput {
+    let path: String?
+    private let temporaryPath: String?
+    private let handle: FileHandle
+    private var buffer = Data()
+
+    /// - Parameter path: the output file, or nil / "-" for standard output.
+    init(path: String?) throws {
+        if let path, path != "-" {
+            self.path = path
+            let temporary = path + ".partial-\(getpid())"
+            guard FileManager.default.createFile(atPath: temporary, contents: nil) else {
+                throw FWXError(.io, "cannot create \(temporary): check that the folder exists and is writable",
+                               location: path)
+            }
+            self.temporaryPath = temporary
+            self.handle = try FileHandle(forWritingTo: URL(fileURLWithPath: temporary))
+        } else {
+            self.path = nil
+            self.temporaryPath = nil
+            self.handle = FileHandle.standardOutput
+        }
+        buffer.reserveCapacity(1 << 20)
+    }
+
+    func write(_ text: String) throws {
+        buffer.append(contentsOf: text.utf8)
+        if buffer.count >= 1 << 20 { try flush() }
+    }
+
+    private func flush() throws {
+        do {
+            try handle.write(contentsOf: buffer)
+        } catch {
+            throw FWXError(.io, "cannot write \(path ?? "standard output"): \(error.localizedDescription)",
+                           location: path)
+        }
+        buffer.removeAll(keepingCapacity: true)
+    }
+
+    /// Flushes and moves the file into place.
+    func commit() throws {
+        try flush()
+        guard let path, let temporaryPath else { return }
+        try handle.close()
+        if rename(temporaryPath, path) != 0 {
+            throw FWXError(.io, "cannot move output into place at \(path): \(String(cString: strerror(errno)))",
+                           location: path)
+        }
+    }
+
+    /// Removes the temporary file.
+    func discard() {
+        guard let temporaryPath else { return }
+        try? handle.close()
+        unlink(temporaryPath)
+    }
+}
+
+/// Prints progress on standard error, at most a few times a second.
+final class ProgressLine {
+    private let enabled: Bool
+    private let label: String
+    private var last = Date.distantPast
+
+    init(label: String, enabled: Bool) {
+        self.label = label
+        self.enabled = enabled
+    }
+
+    static var stderrIsTerminal: Bool { isatty(2) != 0 }
+
+    func update(bytes: Int, total: Int?, records: Int? = nil) {
+        guard enabled, Date().timeIntervalSince(last) > 0.25 else { return }
+        last = Date()
+        var line = "\r\(label): \(bytes >> 20) MiB"
+        if let total, total > 0 { line += " of \(total >> 20) MiB (\(bytes * 100 / total)%)" }
+        if let records { line += ", \(records) records" }
+        FileHandle.standardError.write(Data(line.utf8))
+    }
+
+    func finish() {
+        guard enabled, last != .distantPast else { return }
+        FileHandle.standardError.write(Data("\n".utf8))
+    }
+}
