@@ -33,7 +33,6 @@ let package = Package(
         .target(
             name: "FWXXML",
             dependencies: ["CLibXML2", "FWXModel"],
-            resources: [.copy("schemas")],
             swiftSettings: swiftSettings
         ),
         .target(
@@ -51,7 +50,8 @@ let package = Package(
         ),
         .testTarget(
             name: "FWXTests",
-            dependencies: ["FWXModel", "FWXXML", "FWXConvert"],
+            // fwx is a dependency so that `swift build --build-tests` builds the binary the CLI tests run.
+            dependencies: ["FWXModel", "FWXXML", "FWXConvert", "fwx"],
             swiftSettings: swiftSettings
         ),
     ]

@@ -128,11 +128,18 @@ public struct BatchRuleChecker {
     }
 
     /// Checks one record (a `Seizure` or `Shipment` tree).
-    public mutating func checkRecord(_ tree: ElementTree, emit: (Finding) -> Void) {
+    ///
+    /// A record that failed the schema (`schemaValid` false) already has findings: its content is not checked
+    /// again, but its id is still registered, so that links to it do not show up as unresolved as well.
+    public mutating func checkRecord(_ tree: ElementTree, schemaValid: Bool = true, emit: (Finding) -> Void) {
         guard !tree.isEmpty else { return }
         recordCount += 1
         let record = tree.root
         let kind: Kind = tree.name(record) == "Shipment" ? .shipment : .seizure
+        guard schemaValid else {
+            checkIdentity(tree, record, kind, { _ in })
+            return
+        }
         checkIdentity(tree, record, kind, emit)
         checkStatus(tree, record, emit)
         for party in tree.children(tree.child(record, "Parties") ?? -1, ifPresent: tree) {

@@ -285,7 +285,8 @@ final class ParseSession {
             for index in 0..<attributeCount {
                 let base = attributes + index * 5
                 guard let attributeName = base[0], let start = base[3], let end = base[4] else { continue }
-                let value = String(decoding: UnsafeBufferPointer(start: start, count: end - start), as: UTF8.self)
+                // Attribute values are codes and flags (xs:token): surrounding white space does not count.
+                let value = Self.trimmed(UnsafeBufferPointer(start: start, count: end - start))
                 attributeList.append((name(attributeName), value))
             }
         }
@@ -349,12 +350,16 @@ final class ParseSession {
     }
 
     private static func trimmed(_ bytes: [UInt8]) -> String {
+        bytes.withUnsafeBufferPointer { trimmed($0) }
+    }
+
+    private static func trimmed(_ bytes: UnsafeBufferPointer<UInt8>) -> String {
         var start = 0
         var end = bytes.count
         func isSpace(_ byte: UInt8) -> Bool { byte == 0x20 || byte == 0x0A || byte == 0x09 || byte == 0x0D }
         while start < end, isSpace(bytes[start]) { start += 1 }
         while end > start, isSpace(bytes[end - 1]) { end -= 1 }
-        return bytes.withUnsafeBufferPointer { String(decoding: $0[start..<end], as: UTF8.self) }
+        return String(decoding: UnsafeBufferPointer(rebasing: bytes[start..<end]), as: UTF8.self)
     }
 
     /// Delivers a header or record whose end tag has passed, once the schema validator has had its say on it.
@@ -424,7 +429,12 @@ final class ParseSession {
         guard let message else { return "unknown error" }
         var text = String(cString: message)
         while let last = text.last, last.isWhitespace { text.removeLast() }
-        return text.replacingOccurrences(of: "{\(BatchXMLWriter.namespace)}", with: "fwx:")
+        text = text.replacingOccurrences(of: "{\(BatchXMLWriter.namespace)}", with: "fwx:")
             .replacingOccurrences(of: "\n", with: " ")
+        // A wrong country code would list all 250 codes: name the code list instead.
+        if let set = text.range(of: "is not an element of the set {"), text.count > 300 {
+            text = String(text[..<set.lowerBound]) + "is not in the code list (schemas/v1/codelists.xsd)."
+        }
+        return text
     }
 }

@@ -50,7 +50,7 @@ public struct BatchValidator: Sendable {
         events.record = { tree, schemaValid in
             state.records += 1
             // Business rules assume schema-valid content; a record that failed the schema already has findings.
-            if schemaValid { state.rules.checkRecord(tree, emit: state.add) }
+            state.rules.checkRecord(tree, schemaValid: schemaValid, emit: state.add)
         }
         let total = source.totalSize
         events.progress = { progress($0, total) }

@@ -81,15 +81,28 @@ public final class SchemaRegistry: Sendable {
     /// The registry over the schemas bundled with FWX.
     public static let shared = SchemaRegistry(directory: SchemaRegistry.bundledDirectory())
 
-    /// Folder holding `v1/…`: `FWX_SCHEMA_DIR` when set, else the copy bundled with the library.
+    /// Folder holding `v1/…`, the first of: `$FWX_SCHEMA_DIR`; `share/fwx/schemas` or `schemas` beside the
+    /// executable's folder (an installed copy); the `schemas/` folder of the source tree this library was built
+    /// from (development builds and tests).
     public static func bundledDirectory() -> String {
+        candidateDirectories().first { FileManager.default.fileExists(atPath: $0 + "/v1/batch.xsd") }
+            ?? candidateDirectories().last!
+    }
+
+    /// Where FWX looks for its schemas, in order.
+    public static func candidateDirectories() -> [String] {
+        var candidates: [String] = []
         if let override = ProcessInfo.processInfo.environment["FWX_SCHEMA_DIR"], !override.isEmpty {
-            return override
+            candidates.append(override)
         }
-        if let url = Bundle.module.url(forResource: "schemas", withExtension: nil) {
-            return url.path
-        }
-        return "schemas"
+        let executable = URL(fileURLWithPath: CommandLine.arguments.first ?? ".").resolvingSymlinksInPath()
+        let binDirectory = executable.deletingLastPathComponent()
+        candidates.append(binDirectory.deletingLastPathComponent().appendingPathComponent("share/fwx/schemas").path)
+        candidates.append(binDirectory.appendingPathComponent("schemas").path)
+        let sourceTree = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+            .deletingLastPathComponent().appendingPathComponent("schemas")
+        candidates.append(sourceTree.path)
+        return candidates
     }
 
     public let directory: String
@@ -107,7 +120,13 @@ public final class SchemaRegistry: Sendable {
     /// The compiled schema for a document kind, compiled on first use and kept for the life of the process.
     public func schema(for kind: DocumentKind) throws -> CompiledSchema {
         if let schema = compiled.withLock({ $0[kind] }) { return schema }
-        let schema = try CompiledSchema(path: directory + "/" + kind.schemaFile, namespace: kind.namespace)
+        let path = directory + "/" + kind.schemaFile
+        guard FileManager.default.fileExists(atPath: path) else {
+            throw FWXError(.schemaUnavailable,
+                "schema \(kind.schemaFile) not found; looked in \(Self.candidateDirectories().joined(separator: ", ")). Set FWX_SCHEMA_DIR to the schemas/ folder of FWX",
+                location: path)
+        }
+        let schema = try CompiledSchema(path: path, namespace: kind.namespace)
         return compiled.withLock { cache in
             if let existing = cache[kind] { return existing }
             cache[kind] = schema
