@@ -63,27 +63,14 @@ public enum RuleID {
 /// Applies the business rules to a batch header and its records, one record at a time, keeping only what
 /// batch-wide rules need (record ids and unresolved links), so memory grows by a few dozen bytes per record.
 public struct BatchRuleChecker {
-    /// A record id reduced to 128 bits (two independently salted hashes), so a million ids fit in a few MB.
-    private struct IDKey: Hashable {
-        var first: Int
-        var second: Int
-        init(_ id: String) {
-            var a = Hasher()
-            a.combine(0x5EED_0001)
-            a.combine(id)
-            var b = Hasher()
-            b.combine(0x5EED_0002)
-            b.combine(id)
-            first = a.finalize()
-            second = b.finalize()
-        }
-    }
-
     private enum Kind: UInt8 { case seizure, shipment }
 
-    private struct SeenRecord {
-        var kind: Kind
-        var line: Int32
+    /// A record id reduced to its fingerprint, for the links that wait for their target.
+    private struct IDKey: Hashable {
+        var high: UInt64
+        var low: UInt32
+        init(_ id: String) { (high, low) = RecordIdSet.fingerprint(id) }
+        var fingerprint: (UInt64, UInt32) { (high, low) }
     }
 
     private struct PendingLink {
@@ -98,7 +85,7 @@ public struct BatchRuleChecker {
     public static let clockSkewSeconds = 600.0
 
     private var senderCountry: String?
-    private var seen: [IDKey: SeenRecord] = [:]
+    private var seen = RecordIdSet()
     private var pending: [IDKey: [PendingLink]] = [:]
     /// Number of records checked so far.
     public private(set) var recordCount = 0
@@ -185,13 +172,13 @@ public struct BatchRuleChecker {
                 tree, idNode))
         }
         let key = IDKey(id)
-        if let earlier = seen[key] {
+        if let earlier = seen.lookup(key.fingerprint) {
             emit(finding(.error, RuleID.duplicateRecordId,
                 "record id \(id.quotedForMessage) already appears at line \(earlier.line); send each record once per batch, at its latest revision",
                 tree, idNode))
             return
         }
-        seen[key] = SeenRecord(kind: kind, line: tree[idNode].line)
+        seen.insert(key.fingerprint, line: Int(tree[idNode].line), isShipment: kind == .shipment)
         if let waiting = pending.removeValue(forKey: key) {
             for link in waiting where link.expected != kind {
                 var wrongKind = link.finding
@@ -224,8 +211,8 @@ public struct BatchRuleChecker {
             let id = tree.text(ref)
             let key = IDKey(id)
             let kindName = expected == .seizure ? "Seizure" : "Shipment"
-            if let target = seen[key] {
-                if target.kind != expected {
+            if let target = seen.lookup(key.fingerprint) {
+                if (target.isShipment ? Kind.shipment : Kind.seizure) != expected {
                     emit(finding(.error, RuleID.unresolvedLink,
                         "the link names \(id.quotedForMessage), which is not a \(kindName) in this batch", tree, ref))
                 }
