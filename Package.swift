@@ -19,7 +19,7 @@ let package = Package(
     name: "fwx",
     platforms: [.macOS(.v14)],
     products: [
-        .library(name: "FWX", targets: ["FWXModel", "FWXXML", "FWXConvert"]),
+        .library(name: "FWX", targets: ["FWXModel", "FWXXML", "FWXSigning", "FWXConvert"]),
         .executable(name: "fwx", targets: ["fwx"]),
     ],
     dependencies: [
@@ -32,6 +32,11 @@ let package = Package(
             pkgConfig: "libxml-2.0",
             providers: [.apt(["libxml2-dev"])]
         ),
+        .systemLibrary(
+            name: "CXMLSec",
+            pkgConfig: "xmlsec1-openssl",
+            providers: [.apt(["libxmlsec1-dev", "libssl-dev"])]
+        ),
         .target(
             name: "FWXModel",
             swiftSettings: hotPathSettings
@@ -42,6 +47,11 @@ let package = Package(
             swiftSettings: hotPathSettings
         ),
         .target(
+            name: "FWXSigning",
+            dependencies: ["CXMLSec", "FWXModel", "FWXXML"],
+            swiftSettings: swiftSettings
+        ),
+        .target(
             name: "FWXConvert",
             dependencies: ["FWXModel", "FWXXML", .product(name: "Yams", package: "Yams")],
             swiftSettings: swiftSettings
@@ -49,7 +59,7 @@ let package = Package(
         .executableTarget(
             name: "fwx",
             dependencies: [
-                "FWXModel", "FWXXML", "FWXConvert",
+                "FWXModel", "FWXXML", "FWXSigning", "FWXConvert",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: swiftSettings
@@ -57,7 +67,7 @@ let package = Package(
         .testTarget(
             name: "FWXTests",
             // fwx is a dependency so that `swift build --build-tests` builds the binary the CLI tests run.
-            dependencies: ["FWXModel", "FWXXML", "FWXConvert", "fwx"],
+            dependencies: ["FWXModel", "FWXXML", "FWXSigning", "FWXConvert", "fwx"],
             swiftSettings: swiftSettings
         ),
     ]

@@ -31,11 +31,28 @@ public enum RuleID {
     /// Schema layer: the document does not conform to the XSD.
     public static let schema = "FWX-S001"
 
+    /// Signature layer: the signature value or a digest does not match the document.
+    public static let signatureInvalid = "FWX-G001"
+    /// Signature layer: not exactly one enveloped signature over the whole document in the permitted form.
+    public static let signatureForm = "FWX-G002"
+    /// Signature layer: the signer certificate does not chain to a trusted partner CA.
+    public static let certificateUntrusted = "FWX-G003"
+    /// Signature layer: the signer certificate is expired or not yet valid.
+    public static let certificateValidity = "FWX-G004"
+    /// Signature layer: the signer certificate's key usage does not allow signing.
+    public static let certificateUsage = "FWX-G005"
+    /// Signature layer: the signer certificate is revoked.
+    public static let certificateRevoked = "FWX-G006"
+    /// Signature layer: the signer certificate's country is not the sender country of the document.
+    public static let signerCountry = "FWX-G007"
+    /// Signature layer: algorithm or key size not permitted.
+    public static let signatureAlgorithm = "FWX-G008"
+
     /// Every rule id with its severity and a one-line summary (the table in docs/rules.md is generated from it).
     public static let catalogue: [(id: String, severity: Severity, summary: String)] = [
         (notWellFormed, .error, "The document is well-formed XML in UTF-8 (or a declared encoding)."),
         (doctypeRefused, .error, "No DOCTYPE, DTD or entity declarations: batches never carry them."),
-        (unknownDocument, .error, "The root element is a Batch (or Receipt) in a namespace FWX knows; xsi:schemaLocation is ignored."),
+        (unknownDocument, .error, "The root element is a Batch in a namespace FWX knows; xsi:schemaLocation is ignored."),
         (limitExceeded, .error, "Nesting depth, element count per record and text length stay within the configured limits."),
         (schema, .error, "The document conforms to the bundled XSD of its namespace (schemas/v1/batch.xsd)."),
         (containerCheckDigit, .error, "A container number carries the right ISO 6346 check digit."),
@@ -53,6 +70,14 @@ public enum RuleID {
         (locationCodes, .error, "A UN/LOCODE or NUTS code belongs to the location's country (NUTS EL and UK stand for GR and GB)."),
         (coordinatesPair, .error, "Latitude and Longitude are given together or not at all."),
         (retentionBeforeEvent, .error, "RetentionUntil is not before the seizure or the shipment's last date."),
+        (signatureInvalid, .error, "The signature value and every digest match the document (XMLDSig, exclusive C14N, SHA-256)."),
+        (signatureForm, .error, "Exactly one ds:Signature, a child of the root, with one Reference URI=\"\" and only the enveloped-signature and exclusive C14N transforms."),
+        (certificateUntrusted, .error, "The signer certificate chains to a CA in the trust store."),
+        (certificateValidity, .error, "The signer certificate (and its chain) is within its validity period."),
+        (certificateUsage, .error, "The signer certificate's key usage allows signing (digitalSignature or nonRepudiation)."),
+        (certificateRevoked, .error, "The signer certificate is not on its CA's revocation list in the trust store."),
+        (signerCountry, .error, "The signer certificate's country (subject C) is the document's sender country."),
+        (signatureAlgorithm, .error, "RSA-SHA256 with keys of 2048 bits or more, or ECDSA P-256 with SHA-256; digests SHA-256."),
         (netShareImplausible, .warning, "A net explosive quantity above 70% of the gross mass is implausible for fireworks (packaging weighs)."),
         (categoryDivisionUnusual, .warning, "The hazard division (given, or implied by the UN number) is unusual for the item's CE category."),
         (itemHSCodeNotExplosive, .warning, "An item's HS code is normally in heading 3601-3604 (explosives, fireworks)."),

@@ -15,7 +15,8 @@ struct FWXCommand: AsyncParsableCommand {
             Exit status: 0 valid / done (warnings allowed), 1 invalid document or refused conversion, \
             2 usage or I/O error.
             """,
-        subcommands: [ValidateCommand.self, ConvertCommand.self, GenerateCommand.self, RulesCommand.self])
+        subcommands: [ValidateCommand.self, SignCommand.self, VerifyCommand.self, ConvertCommand.self, GenerateCommand.self,
+                      RulesCommand.self])
 
     static func main() async {
         do {
@@ -78,6 +79,11 @@ final class AtomicOutput {
 
     func write(_ text: String) throws {
         buffer.append(contentsOf: text.utf8)
+        if buffer.count >= 1 << 20 { try flush() }
+    }
+
+    func write(bytes: [UInt8]) throws {
+        buffer.append(contentsOf: bytes)
         if buffer.count >= 1 << 20 { try flush() }
     }
 

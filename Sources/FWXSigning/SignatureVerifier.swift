@@ -1,0 +1,209 @@
+import CXMLSec
+public import FWXModel
+import Foundation
+
+/// What verifying a signed document found: findings in the same form as validation, and who signed it.
+public struct SignatureReport: Sendable {
+    public var findings: [Finding]
+    /// The signer's certificate, when one was found in KeyInfo.
+    public var signer: Certificate?
+    /// SHA-256 (hex) of the exclusive canonical form of the whole signed document, as receipts quote it.
+    public var canonicalDigest: String
+    public var isValid: Bool { !findings.contains { $0.severity == .error } }
+}
+
+/// Verifies the one enveloped XML signature of a batch or receipt against a trust store of partner CAs.
+///
+/// Accepted form, anything else is refused (defeats signature wrapping): exactly one `ds:Signature`, a child of
+/// the root element; exclusive C14N; RSA-SHA256 (2048 bits or more) or ECDSA-SHA256; exactly one Reference with
+/// `URI=""`, whose transforms are exactly enveloped-signature then exclusive C14N, digest SHA-256. The signer is the
+/// certificate in KeyInfo that issued none of the others; it must chain to the trust store, be valid now, allow
+/// signing, not be revoked (where the store has its CA's CRL), and name the document's sender country.
+public struct SignatureVerifier: Sendable {
+    public let trustStore: TrustStore
+    /// Countries for certificates whose subject has no C, or whose C must be overridden, by SHA-256 fingerprint.
+    public var countryByFingerprint: [String: String]
+    /// "Now" for validity checks (seconds since 1970); the clock when nil.
+    public var now: Double?
+
+    public init(trustStore: TrustStore, countryByFingerprint: [String: String] = [:], now: Double? = nil) {
+        self.trustStore = trustStore
+        self.countryByFingerprint = countryByFingerprint
+        self.now = now
+    }
+
+    static let exclusiveC14N = "http://www.w3.org/2001/10/xml-exc-c14n#"
+    static let envelopedTransform = "http://www.w3.org/2000/09/xmldsig#enveloped-signature"
+    static let sha256 = "http://www.w3.org/2001/04/xmlenc#sha256"
+    static let signatureMethods = ["http://www.w3.org/2001/04/xmldsig-more#rsa-sha256",
+                                   "http://www.w3.org/2001/04/xmldsig-more#ecdsa-sha256"]
+
+    /// Verifies a signed document.
+    public func verify(_ bytes: [UInt8], name: String) throws -> SignatureReport {
+        try XMLSec.ensureInitialised()
+        let document = try SignedDocument(bytes: bytes, name: name)
+        var report = SignatureReport(findings: [], signer: nil, canonicalDigest: "")
+        report.canonicalDigest = SHA256Hex.of(document.exclusiveCanonical())
+        guard let root = document.root else { return report }
+
+        func add(_ rule: String, _ message: String, _ node: xmlNodePtr?) {
+            let line = node.map(Nodes.line) ?? 0
+            report.findings.append(Finding(severity: .error, rule: rule, message: message,
+                                           location: SourceLocation(file: name, line: line, column: 0),
+                                           xpath: node.map { xpath($0) } ?? ""))
+        }
+
+        let signatures = Nodes.allDSig("Signature", under: root)
+        guard signatures.count == 1 else {
+            add(RuleID.signatureForm, signatures.isEmpty
+                ? "the document is not signed; sign it with fwx sign"
+                : "the document has \(signatures.count) ds:Signature elements; exactly one is allowed", signatures.dropFirst().first ?? root)
+            return report
+        }
+        let signature = signatures[0]
+        guard signature.pointee.parent == root else {
+            add(RuleID.signatureForm, "the ds:Signature must be a child of the root element \(Nodes.name(root))", signature)
+            return report
+        }
+        guard checkForm(signature, add: add) else { return report }
+
+        let certificates = Nodes.allDSig("X509Certificate", under: signature).compactMap { node -> Certificate? in
+            let text = Nodes.text(node).filter { !$0.isWhitespace }
+            guard let der = Data(base64Encoded: text) else { return nil }
+            return Certificate(der: [UInt8](der))
+        }
+        guard let signer = certificates.first(where: { candidate in
+            !certificates.contains { $0 !== candidate && candidate.issued($0) && !$0.issued(candidate) }
+        }) ?? certificates.first else {
+            add(RuleID.certificateUntrusted, "no X509Certificate in KeyInfo; the signer's certificate must be included", signature)
+            return report
+        }
+        report.signer = signer
+        let keyInfo = Nodes.allDSig("KeyInfo", under: signature).first ?? signature
+
+        let publicKey = signer.publicKey
+        if publicKey.isRSA && publicKey.bits < 2048 {
+            add(RuleID.signatureAlgorithm, "RSA key of \(publicKey.bits) bits; 2048 or more are required", keyInfo)
+        } else if !publicKey.isRSA && !(publicKey.isEC && publicKey.bits == 256) {
+            add(RuleID.signatureAlgorithm, "the signer's key is neither RSA nor ECDSA P-256", keyInfo)
+        }
+
+        let chainError = trustStore.verify(signer, intermediates: certificates.filter { $0 !== signer },
+                                           at: now ?? Date().timeIntervalSince1970)
+        if chainError != 0 {
+            let reason = String(cString: X509_verify_cert_error_string(Int(chainError)))
+            switch chainError {
+            case X509_V_ERR_CERT_HAS_EXPIRED, X509_V_ERR_CERT_NOT_YET_VALID:
+                add(RuleID.certificateValidity, "signer certificate \(signer.commonName ?? "?"): \(reason)", keyInfo)
+            case X509_V_ERR_CERT_REVOKED:
+                add(RuleID.certificateRevoked, "signer certificate \(signer.commonName ?? "?") is revoked by its CA", keyInfo)
+            default:
+                add(RuleID.certificateUntrusted,
+                    "signer certificate \(signer.commonName ?? "?") is not trusted: \(reason); the trust store must hold the partner's CA",
+                    keyInfo)
+            }
+        }
+        if !signer.allowsSigning {
+            add(RuleID.certificateUsage, "signer certificate \(signer.commonName ?? "?") does not allow digital signatures (key usage)", keyInfo)
+        }
+
+        let senderPath = Nodes.name(root) == "Receipt" ? ["ReceivingNode", "Country"] : ["Header", "Sender", "Country"]
+        let sender = Nodes.fwxText(root, senderPath)
+        let signerCountry = countryByFingerprint[signer.fingerprint] ?? signer.country
+        if let sender, sender != signerCountry {
+            add(RuleID.signerCountry,
+                "signed by a certificate of \(signerCountry ?? "no country"), but the document says it comes from \(sender)",
+                keyInfo)
+        }
+
+        if let problem = try Self.verifySignatureValue(of: document, with: signer) {
+            add(RuleID.signatureInvalid, problem, signature)
+        }
+        return report
+    }
+
+    /// Checks the form of SignedInfo; reports and returns false when it is not the one form FWX accepts.
+    private func checkForm(_ signature: xmlNodePtr, add: (String, String, xmlNodePtr?) -> Void) -> Bool {
+        guard let signedInfo = Nodes.elementChildren(signature).first(where: { Nodes.isDSig($0, "SignedInfo") }) else {
+            add(RuleID.signatureForm, "ds:Signature has no ds:SignedInfo", signature)
+            return false
+        }
+        let parts = Nodes.elementChildren(signedInfo)
+        let canonicalization = parts.first { Nodes.isDSig($0, "CanonicalizationMethod") }
+        guard canonicalization.flatMap({ Nodes.attribute($0, "Algorithm") }) == Self.exclusiveC14N else {
+            add(RuleID.signatureAlgorithm, "SignedInfo must use exclusive C14N (\(Self.exclusiveC14N))", canonicalization ?? signedInfo)
+            return false
+        }
+        let method = parts.first { Nodes.isDSig($0, "SignatureMethod") }
+        guard let algorithm = method.flatMap({ Nodes.attribute($0, "Algorithm") }), Self.signatureMethods.contains(algorithm) else {
+            add(RuleID.signatureAlgorithm, "the signature method must be RSA-SHA256 or ECDSA-SHA256", method ?? signedInfo)
+            return false
+        }
+        let references = parts.filter { Nodes.isDSig($0, "Reference") }
+        guard references.count == 1, let reference = references.first else {
+            add(RuleID.signatureForm, "SignedInfo must have exactly one Reference, it has \(references.count)", signedInfo)
+            return false
+        }
+        guard Nodes.attribute(reference, "URI") == "" else {
+            add(RuleID.signatureForm,
+                "the Reference must cover the whole document (URI=\"\"), not \(Nodes.attribute(reference, "URI").map { "URI=\"\($0)\"" } ?? "an omitted URI")",
+                reference)
+            return false
+        }
+        let transforms = Nodes.allDSig("Transform", under: reference).map { Nodes.attribute($0, "Algorithm") ?? "" }
+        guard transforms == [Self.envelopedTransform, Self.exclusiveC14N] else {
+            add(RuleID.signatureForm, "the Reference's transforms must be exactly enveloped-signature then exclusive C14N", reference)
+            return false
+        }
+        let digest = Nodes.allDSig("DigestMethod", under: reference).first
+        guard digest.flatMap({ Nodes.attribute($0, "Algorithm") }) == Self.sha256 else {
+            add(RuleID.signatureAlgorithm, "the digest method must be SHA-256", digest ?? reference)
+            return false
+        }
+        return true
+    }
+
+    /// Checks the signature value and digests with `certificate`'s public key, nothing else. Nil when they match.
+    static func verifySignatureValue(of document: SignedDocument, with certificate: Certificate) throws -> String? {
+        guard let root = document.root, let signature = Nodes.allDSig("Signature", under: root).first else {
+            return "no signature"
+        }
+        XMLSec.clearErrors()
+        guard let context = xmlSecDSigCtxCreate(nil) else { return "cannot create a signature context" }
+        defer { xmlSecDSigCtxDestroy(context) }
+        guard let key = CXMLSec_keyFromCertificate(certificate.pointer) else {
+            return "cannot use the certificate's public key: \(XMLSec.errors())"
+        }
+        context.pointee.signKey = key
+        // Only same-document references to the whole document, and only the permitted transforms.
+        context.pointee.enabledReferenceUris = xmlSecTransformUriType(xmlSecTransformUriTypeEmpty)
+        for transform in [CXMLSec_enveloped(), CXMLSec_exclC14N(), CXMLSec_sha256()] {
+            _ = xmlSecDSigCtxEnableReferenceTransform(context, transform)
+        }
+        for transform in [CXMLSec_exclC14N(), CXMLSec_rsaSha256(), CXMLSec_ecdsaSha256()] {
+            _ = xmlSecDSigCtxEnableSignatureTransform(context, transform)
+        }
+        guard xmlSecDSigCtxVerify(context, signature) == 0 else {
+            return "the signature could not be checked: \(XMLSec.errors())"
+        }
+        guard context.pointee.status == xmlSecDSigStatusSucceeded else {
+            return "the signature does not match the document: it was changed after signing, or signed with another key"
+        }
+        return nil
+    }
+
+    private func xpath(_ node: xmlNodePtr) -> String {
+        guard let path = xmlGetNodePath(node) else { return "" }
+        defer { CXMLSec_xmlFree(path) }
+        return String(cString: path)
+    }
+}
+
+/// SHA-256 through OpenSSL, as lower-case hex.
+enum SHA256Hex {
+    static func of(_ bytes: [UInt8]) -> String {
+        var digest = [UInt8](repeating: 0, count: 32)
+        bytes.withUnsafeBufferPointer { _ = SHA256($0.baseAddress, $0.count, &digest) }
+        return digest.map { String(format: "%02x", $0) }.joined()
+    }
+}

@@ -1,0 +1,218 @@
+import CXMLSec
+import FWXModel
+import Foundation
+
+/// A signing key and its certificate (with chain), loaded from PEM files, for signing batches and receipts.
+public final class SigningIdentity: @unchecked Sendable {
+    // @unchecked Sendable: the xmlsec key is only read (duplicated per signature) after init.
+    let key: UnsafeMutablePointer<xmlSecKey>
+    /// The signer certificate, then the rest of the chain as given.
+    public let certificates: [Certificate]
+
+    /// Loads `keyFile` (PEM, unencrypted) and the certificate file (the signer's certificate first, optionally
+    /// followed by intermediates). A key file readable by group or others is refused.
+    public init(keyFile: String, certificateFile: String) throws {
+        try XMLSec.ensureInitialised()
+        var info = stat()
+        guard stat(keyFile, &info) == 0 else {
+            throw FWXError(.io, "cannot read private key \(keyFile): \(String(cString: strerror(errno)))", location: keyFile)
+        }
+        if info.st_mode & 0o077 != 0 {
+            throw FWXError(.usage,
+                "private key \(keyFile) is readable by group or others (mode \(String(info.st_mode & 0o777, radix: 8))); run: chmod 600 \(keyFile)",
+                location: keyFile)
+        }
+        certificates = try Certificate.load(pemFile: certificateFile)
+        XMLSec.clearErrors()
+        guard let key = xmlSecOpenSSLAppKeyLoad(keyFile, xmlSecKeyDataFormatPem, nil, nil, nil) else {
+            throw FWXError(.io, "cannot load private key \(keyFile) (PEM, unencrypted): \(XMLSec.errors())",
+                           location: keyFile)
+        }
+        self.key = key
+        for certificate in certificates {
+            let der = certificate.der
+            let status = der.withUnsafeBufferPointer {
+                xmlSecOpenSSLAppKeyCertLoadMemory(key, $0.baseAddress, UInt32($0.count), xmlSecKeyDataFormatDer)
+            }
+            guard status == 0 else {
+                throw FWXError(.io, "cannot attach certificate from \(certificateFile): \(XMLSec.errors())",
+                               location: certificateFile)
+            }
+        }
+        let signer = certificates[0].publicKey
+        if signer.isRSA && signer.bits < 2048 {
+            throw FWXError(.usage, "RSA keys must have 2048 bits or more; \(certificateFile) has \(signer.bits)",
+                           location: certificateFile)
+        }
+        guard signer.isRSA || (signer.isEC && signer.bits == 256) else {
+            throw FWXError(.usage, "signing keys are RSA (2048 bits or more) or ECDSA P-256", location: certificateFile)
+        }
+    }
+
+    deinit { xmlSecKeyDestroy(key) }
+
+    /// The signer's certificate.
+    public var certificate: Certificate { certificates[0] }
+
+    var signatureTransform: xmlSecTransformId { certificate.publicKey.isRSA ? CXMLSec_rsaSha256() : CXMLSec_ecdsaSha256() }
+}
+
+/// An owned libxml2 document, freed with the object.
+final class SignedDocument {
+    let document: xmlDocPtr
+    let name: String
+
+    /// Parses `bytes` with network access, DTD loading and entity substitution off. A DOCTYPE is refused.
+    init(bytes: [UInt8], name: String) throws {
+        guard bytes.count < Int32.max else { throw FWXError(.limitExceeded, "\(name) is too large to sign or verify") }
+        let parsed = bytes.withUnsafeBufferPointer { buffer in
+            buffer.withMemoryRebound(to: CChar.self) {
+                xmlReadMemory($0.baseAddress, Int32($0.count), name, nil, CXMLSec_parseOptions())
+            }
+        }
+        guard let parsed else {
+            throw FWXError(.conversion, "\(name) is not well-formed XML; run fwx validate for details", location: name)
+        }
+        if parsed.pointee.intSubset != nil || parsed.pointee.extSubset != nil {
+            xmlFreeDoc(parsed)
+            throw FWXError(.unsupported, "\(name) has a DOCTYPE; FWX documents never do", location: name)
+        }
+        document = parsed
+        self.name = name
+    }
+
+    deinit { xmlFreeDoc(document) }
+
+    var root: xmlNodePtr? { xmlDocGetRootElement(document) }
+
+    /// The document as bytes, exactly as the tree holds it (never re-indented: that would break signatures).
+    func serialized() -> [UInt8] {
+        var memory: UnsafeMutablePointer<xmlChar>?
+        var size: Int32 = 0
+        xmlDocDumpMemoryEnc(document, &memory, &size, "UTF-8")
+        guard let memory else { return [] }
+        defer { CXMLSec_xmlFree(memory) }
+        return Array(UnsafeBufferPointer(start: memory, count: Int(size)))
+    }
+
+    /// Exclusive canonical form of the whole document (comments dropped), as receipts hash it.
+    func exclusiveCanonical() -> [UInt8] {
+        var memory: UnsafeMutablePointer<xmlChar>?
+        let size = xmlC14NDocDumpMemory(document, nil, Int32(XML_C14N_EXCLUSIVE_1_0.rawValue), nil, 0, &memory)
+        guard size >= 0, let memory else { return [] }
+        defer { CXMLSec_xmlFree(memory) }
+        return Array(UnsafeBufferPointer(start: memory, count: Int(size)))
+    }
+}
+
+/// Small helpers over libxml2 nodes.
+enum Nodes {
+    static let dsig = "http://www.w3.org/2000/09/xmldsig#"
+
+    static func name(_ node: xmlNodePtr) -> String { String(cString: node.pointee.name) }
+
+    static func namespace(_ node: xmlNodePtr) -> String? {
+        node.pointee.ns.map { String(cString: $0.pointee.href) }
+    }
+
+    static func elementChildren(_ node: xmlNodePtr) -> [xmlNodePtr] {
+        var result: [xmlNodePtr] = []
+        var child = node.pointee.children
+        while let current = child {
+            if current.pointee.type == XML_ELEMENT_NODE { result.append(current) }
+            child = current.pointee.next
+        }
+        return result
+    }
+
+    static func isDSig(_ node: xmlNodePtr, _ localName: String) -> Bool {
+        name(node) == localName && namespace(node) == dsig
+    }
+
+    /// Every element below and including `node` with that name in the dsig namespace, in document order.
+    static func allDSig(_ localName: String, under node: xmlNodePtr) -> [xmlNodePtr] {
+        var found: [xmlNodePtr] = []
+        var stack = [node]
+        while let current = stack.popLast() {
+            if isDSig(current, localName) { found.append(current) }
+            stack.append(contentsOf: elementChildren(current).reversed())
+        }
+        return found
+    }
+
+    static func attribute(_ node: xmlNodePtr, _ name: String) -> String? {
+        guard xmlHasProp(node, name) != nil, let value = xmlGetProp(node, name) else { return nil }
+        defer { CXMLSec_xmlFree(value) }
+        return String(cString: value)
+    }
+
+    static func text(_ node: xmlNodePtr) -> String {
+        guard let content = xmlNodeGetContent(node) else { return "" }
+        defer { CXMLSec_xmlFree(content) }
+        return String(cString: content)
+    }
+
+    static func line(_ node: xmlNodePtr) -> Int { Int(xmlGetLineNo(node)) }
+
+    /// Text of the first descendant path of FWX elements, e.g. Header/Sender/Country.
+    static func fwxText(_ node: xmlNodePtr, _ path: [String]) -> String? {
+        var current = node
+        for step in path {
+            guard let next = elementChildren(current).first(where: { name($0) == step }) else { return nil }
+            current = next
+        }
+        return text(current).trimmingCharacters(in: .whitespacesAndNewlines)
+    }
+}
+
+/// Signs batches and receipts with one enveloped XML signature: exclusive C14N, SHA-256 digest, RSA-SHA256 or
+/// ECDSA-SHA256, the signer's certificate and chain in KeyInfo.
+public struct DocumentSigner: Sendable {
+    public let identity: SigningIdentity
+
+    public init(identity: SigningIdentity) { self.identity = identity }
+
+    /// Returns the signed document. The input must not carry a signature yet. The signature is checked with the
+    /// certificate's public key before it is returned, so a key that does not match the certificate is caught.
+    public func sign(_ bytes: [UInt8], name: String) throws -> [UInt8] {
+        try XMLSec.ensureInitialised()
+        let document = try SignedDocument(bytes: bytes, name: name)
+        guard let root = document.root else { throw FWXError(.conversion, "\(name) has no root element", location: name) }
+        if !Nodes.allDSig("Signature", under: root).isEmpty {
+            throw FWXError(.usage, "\(name) is already signed; sign the unsigned batch", location: name)
+        }
+        XMLSec.clearErrors()
+        guard let signature = xmlSecTmplSignatureCreate(document.document, CXMLSec_exclC14N(),
+                                                        identity.signatureTransform, nil),
+              xmlAddChild(root, signature) != nil,
+              let reference = xmlSecTmplSignatureAddReference(signature, CXMLSec_sha256(), nil, "", nil),
+              xmlSecTmplReferenceAddTransform(reference, CXMLSec_enveloped()) != nil,
+              xmlSecTmplReferenceAddTransform(reference, CXMLSec_exclC14N()) != nil,
+              let keyInfo = xmlSecTmplSignatureEnsureKeyInfo(signature, nil),
+              let x509Data = xmlSecTmplKeyInfoAddX509Data(keyInfo),
+              xmlSecTmplX509DataAddCertificate(x509Data) != nil
+        else {
+            throw FWXError(.conversion, "cannot build the signature template: \(XMLSec.errors())", location: name)
+        }
+        guard let context = xmlSecDSigCtxCreate(nil) else {
+            throw FWXError(.conversion, "cannot create a signature context: \(XMLSec.errors())")
+        }
+        defer { xmlSecDSigCtxDestroy(context) }
+        guard let key = xmlSecKeyDuplicate(identity.key) else {
+            throw FWXError(.conversion, "cannot use the signing key: \(XMLSec.errors())")
+        }
+        context.pointee.signKey = key
+        guard xmlSecDSigCtxSign(context, signature) == 0 else {
+            throw FWXError(.conversion, "signing failed: \(XMLSec.errors())", location: name)
+        }
+        let signed = document.serialized()
+        // Self-check: verify with the certificate's public key only (no trust decisions here).
+        let check = try SignatureVerifier.verifySignatureValue(of: try SignedDocument(bytes: signed, name: name),
+                                                               with: identity.certificate)
+        guard check == nil else {
+            throw FWXError(.usage, "the private key does not match the certificate \(identity.certificate) (\(check!))",
+                           location: name)
+        }
+        return signed
+    }
+}

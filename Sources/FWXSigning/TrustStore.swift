@@ -1,0 +1,67 @@
+import CXMLSec
+import FWXModel
+import Foundation
+
+/// The partner CAs a node trusts, with their CRLs: a folder of PEM files (certificates and CRLs in any file),
+/// or certificates and CRLs given directly. Nothing else is trusted: the system's CA folder is never used.
+public struct TrustStore: Sendable {
+    public let certificates: [Certificate]
+    public let revocationLists: [RevocationList]
+
+    public init(certificates: [Certificate], revocationLists: [RevocationList] = []) {
+        self.certificates = certificates
+        self.revocationLists = revocationLists
+    }
+
+    /// Loads every `*.pem` / `*.crt` / `*.crl` file of a folder.
+    public init(directory: String) throws {
+        try XMLSec.ensureInitialised()
+        var isDirectory: ObjCBool = false
+        guard FileManager.default.fileExists(atPath: directory, isDirectory: &isDirectory), isDirectory.boolValue else {
+            throw FWXError(.io, "trust store \(directory) is not a folder of PEM files", location: directory)
+        }
+        let names = try FileManager.default.contentsOfDirectory(atPath: directory).sorted()
+        var certificates: [Certificate] = []
+        var crls: [RevocationList] = []
+        for name in names where [".pem", ".crt", ".crl"].contains(where: { name.hasSuffix($0) }) {
+            let path = directory + "/" + name
+            guard let data = FileManager.default.contents(atPath: path) else {
+                throw FWXError(.io, "cannot read \(path)", location: path)
+            }
+            let objects = try Certificate.read(pem: [UInt8](data), name: path)
+            certificates += objects.certificates
+            crls += objects.crls
+        }
+        guard !certificates.isEmpty else {
+            throw FWXError(.io, "trust store \(directory) holds no CA certificate", location: directory)
+        }
+        self.init(certificates: certificates, revocationLists: crls)
+    }
+
+    /// The OpenSSL verification error for `leaf` with `intermediates`, at `time` (seconds since 1970).
+    func verify(_ leaf: Certificate, intermediates: [Certificate], at time: Double) -> Int32 {
+        let trusted = CXMLSec_newCertificateStack()
+        let untrusted = CXMLSec_newCertificateStack()
+        let crls = CXMLSec_newCRLStack()
+        defer {
+            CXMLSec_freeCertificateStack(trusted)
+            CXMLSec_freeCertificateStack(untrusted)
+            CXMLSec_freeCRLStack(crls)
+        }
+        for certificate in certificates {
+            X509_up_ref(certificate.pointer)
+            _ = CXMLSec_pushCertificate(trusted, certificate.pointer)
+        }
+        for certificate in intermediates {
+            X509_up_ref(certificate.pointer)
+            _ = CXMLSec_pushCertificate(untrusted, certificate.pointer)
+        }
+        for crl in revocationLists {
+            X509_CRL_up_ref(crl.pointer)
+            _ = CXMLSec_pushCRL(crls, crl.pointer)
+        }
+        // Revocation is checked where the trust store has a CRL from the signer's issuer.
+        let checkCRL = CXMLSec_hasCRLFor(crls, leaf.pointer)
+        return CXMLSec_verifyChain(leaf.pointer, trusted, untrusted, crls, Int64(time), checkCRL)
+    }
+}
