@@ -48,6 +48,9 @@ public enum RuleID {
     /// Signature layer: algorithm or key size not permitted.
     public static let signatureAlgorithm = "FWX-G008"
 
+    /// Receipts: the receipt does not acknowledge the batch it is checked against.
+    public static let receiptMismatch = "FWX-G009"
+
     /// Every rule id with its severity and a one-line summary (the table in docs/rules.md is generated from it).
     public static let catalogue: [(id: String, severity: Severity, summary: String)] = [
         (notWellFormed, .error, "The document is well-formed XML in UTF-8 (or a declared encoding)."),
@@ -78,6 +81,7 @@ public enum RuleID {
         (certificateRevoked, .error, "The signer certificate is not on its CA's revocation list in the trust store."),
         (signerCountry, .error, "The signer certificate's country (subject C) is the document's sender country."),
         (signatureAlgorithm, .error, "RSA-SHA256 with keys of 2048 bits or more, or ECDSA P-256 with SHA-256; digests SHA-256."),
+        (receiptMismatch, .error, "A receipt names the batch's BatchId and the SHA-256 of its exclusive canonical form."),
         (netShareImplausible, .warning, "A net explosive quantity above 70% of the gross mass is implausible for fireworks (packaging weighs)."),
         (categoryDivisionUnusual, .warning, "The hazard division (given, or implied by the UN number) is unusual for the item's CE category."),
         (itemHSCodeNotExplosive, .warning, "An item's HS code is normally in heading 3601-3604 (explosives, fireworks)."),

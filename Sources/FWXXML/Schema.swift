@@ -75,8 +75,12 @@ public final class SchemaRegistry: Sendable {
     public static let batchV1 = DocumentKind(namespace: BatchXMLWriter.namespace, rootElement: "Batch",
                                              schemaFile: "v1/batch.xsd")
 
+    /// Receipts of schema v1.
+    public static let receiptV1 = DocumentKind(namespace: BatchXMLWriter.namespace, rootElement: "Receipt",
+                                               schemaFile: "v1/receipt.xsd")
+
     /// Every document kind this build knows.
-    public static let knownKinds: [DocumentKind] = [batchV1]
+    public static let knownKinds: [DocumentKind] = [batchV1, receiptV1]
 
     /// The registry over the schemas bundled with FWX.
     public static let shared = SchemaRegistry(directory: SchemaRegistry.bundledDirectory())

@@ -15,7 +15,7 @@ struct FWXCommand: AsyncParsableCommand {
             Exit status: 0 valid / done (warnings allowed), 1 invalid document or refused conversion, \
             2 usage or I/O error.
             """,
-        subcommands: [ValidateCommand.self, SignCommand.self, VerifyCommand.self, ConvertCommand.self, GenerateCommand.self,
+        subcommands: [ValidateCommand.self, SignCommand.self, VerifyCommand.self, ReceiptCommand.self, ConvertCommand.self, GenerateCommand.self,
                       RulesCommand.self])
 
     static func main() async {

@@ -67,8 +67,11 @@ struct VerifyCommand: AsyncParsableCommand {
     @Option(help: "Output format: human or json.")
     var format: ValidateCommand.Format = .human
 
-    @Argument(help: "Signed batches to verify.")
+    @Argument(help: "Signed batches or receipts to verify.")
     var files: [String]
+
+    @Option(help: "For receipts: the signed batch the receipt must acknowledge (batch id and digest).")
+    var forBatch: String?
 
     func validate() throws {
         guard !files.isEmpty else { throw ValidationError("name at least one signed batch") }
@@ -93,6 +96,17 @@ struct VerifyCommand: AsyncParsableCommand {
                 report.findings = (signature.findings + report.findings)
                     .sorted { ($0.location.line, $0.location.column) < ($1.location.line, $1.location.column) }
                 report.errorCount += signature.findings.count
+                if let forBatch, report.isValid {
+                    guard let batchData = FileManager.default.contents(atPath: forBatch) else {
+                        throw FWXError(.io, "cannot read \(forBatch)", location: forBatch)
+                    }
+                    let receipt = try ReceiptReader.read([UInt8](data), name: file)
+                    if let problem = try ReceiptReader.mismatch(receipt, signedBatch: [UInt8](batchData), name: forBatch) {
+                        report.findings.append(Finding(severity: .error, rule: RuleID.receiptMismatch, message: problem,
+                            location: SourceLocation(file: file, line: 1, column: 1), xpath: "/fwx:Receipt/fwx:BatchDigest"))
+                        report.errorCount += 1
+                    }
+                }
             }
             if !report.isValid, status == ExitStatus.success { status = ExitStatus.invalid }
             if format == .human {
@@ -110,5 +124,60 @@ struct VerifyCommand: AsyncParsableCommand {
             print(String(decoding: try encoder.encode(document), as: UTF8.self))
         }
         if status != ExitStatus.success { throw ExitCode(status) }
+    }
+}
+
+/// `fwx receipt`: the receiving side's signed receipt for a verified batch.
+struct ReceiptCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "receipt",
+        abstract: "Verify a signed batch and issue the receiving node's signed receipt for it (all records accepted).",
+        discussion: "Exit status: 0 receipt written, 1 the batch does not verify, 2 usage or I/O error.")
+
+    @Option(help: "Receiving node's signing key, PEM (mode 600).")
+    var key: String
+
+    @Option(help: "Receiving node's signing certificate, PEM.")
+    var cert: String
+
+    @Option(help: "Trust store folder used to verify the batch first.")
+    var trust: String
+
+    @Option(help: "Receiving node's agency id.")
+    var agency: String
+
+    @Argument(help: "The signed batch received.")
+    var batch: String
+
+    @Option(name: .shortAndLong, help: "Where to write the signed receipt (standard output when absent).")
+    var output: String?
+
+    func run() async throws {
+        guard let data = FileManager.default.contents(atPath: batch) else {
+            throw FWXError(.io, "cannot read \(batch)", location: batch)
+        }
+        let bytes = [UInt8](data)
+        let content = try BatchValidator().validate(ByteSource(bytes: bytes, name: batch))
+        let signature = try SignatureVerifier(trustStore: try TrustStore(directory: trust)).verify(bytes, name: batch)
+        let findings = signature.findings + content.findings.filter { $0.severity == .error }
+        if !findings.isEmpty {
+            for finding in findings { print(finding.humanDescription) }
+            throw ExitCode(ExitStatus.invalid)
+        }
+        let identity = try SigningIdentity(keyFile: key, certificateFile: cert)
+        guard let country = identity.certificate.country else {
+            throw ValidationError("the receiving node's certificate has no country (subject C)")
+        }
+        let issuer = ReceiptIssuer(signer: DocumentSigner(identity: identity),
+                                   node: NodeIdentity(country: country, agencyId: agency))
+        let receipt = try issuer.issue(forSignedBatch: bytes, name: batch)
+        let out = try AtomicOutput(path: output)
+        do {
+            try out.write(bytes: receipt.xml)
+            try out.commit()
+        } catch {
+            out.discard()
+            throw error
+        }
     }
 }
