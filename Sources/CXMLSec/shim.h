@@ -223,6 +223,17 @@ static inline int CXMLSec_publicKeyInfo(X509 *certificate, int *bits) {
 static inline int CXMLSec_keyTypeRSA(void) { return EVP_PKEY_RSA; }
 static inline int CXMLSec_keyTypeEC(void) { return EVP_PKEY_EC; }
 
+/// Whether an xmlsec key's private key belongs to `certificate` (1), does not (0), or cannot be told (-1).
+static inline int CXMLSec_keyMatchesCertificate(xmlSecKeyPtr key, X509 *certificate) {
+    xmlSecKeyDataPtr value = xmlSecKeyGetValue(key);
+    if (value == NULL) return -1;
+    EVP_PKEY *pkey = xmlSecOpenSSLEvpKeyDataGetEvp(value);
+    if (pkey == NULL) return -1;
+    int ok = X509_check_private_key(certificate, pkey);
+    ERR_clear_error();
+    return ok == 1 ? 1 : 0;
+}
+
 /// An xmlsec key holding the public key of `certificate` (for verification with a key chosen by FWX).
 static inline xmlSecKeyPtr CXMLSec_keyFromCertificate(X509 *certificate) {
     EVP_PKEY *public = X509_get_pubkey(certificate);
