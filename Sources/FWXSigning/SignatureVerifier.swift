@@ -7,8 +7,6 @@ public struct SignatureReport: Sendable {
     public var findings: [Finding]
     /// The signer's certificate, when one was found in KeyInfo.
     public var signer: Certificate?
-    /// SHA-256 (hex) of the exclusive canonical form of the whole signed document, as receipts quote it.
-    public var canonicalDigest: String
     public var isValid: Bool { !findings.contains { $0.severity == .error } }
 }
 
@@ -42,8 +40,7 @@ public struct SignatureVerifier: Sendable {
     public func verify(_ bytes: [UInt8], name: String) throws -> SignatureReport {
         try XMLSec.ensureInitialised()
         let document = try SignedDocument(bytes: bytes, name: name)
-        var report = SignatureReport(findings: [], signer: nil, canonicalDigest: "")
-        report.canonicalDigest = SHA256Hex.of(document.exclusiveCanonical())
+        var report = SignatureReport(findings: [], signer: nil)
         guard let root = document.root else { return report }
 
         func add(_ rule: String, _ message: String, _ node: xmlNodePtr?) {

@@ -29,16 +29,21 @@ struct SignCommand: AsyncParsableCommand {
 
     func run() async throws {
         let identity = try SigningIdentity(keyFile: key, certificateFile: cert)
-        let report = try BatchValidator().validate(path: input)
+        guard let data = FileManager.default.contents(atPath: input) else {
+            throw FWXError(.io, "cannot read \(input)", location: input)
+        }
+        let bytes = [UInt8](data)
+        // Validation streams on its own threads while the signature is made; an invalid batch's signature is
+        // thrown away unseen.
+        let name = input
+        async let validation = Task.detached { try BatchValidator().validate(ByteSource(bytes: bytes, name: name)) }.value
+        let signed = try DocumentSigner(identity: identity).sign(bytes, name: input)
+        let report = try await validation
         if !report.isValid {
             for finding in report.findings { print(finding.humanDescription) }
             FileHandle.standardError.write(Data("fwx: \(input) is invalid (\(report.errorCount) errors); not signed\n".utf8))
             throw ExitCode(ExitStatus.invalid)
         }
-        guard let data = FileManager.default.contents(atPath: input) else {
-            throw FWXError(.io, "cannot read \(input)", location: input)
-        }
-        let signed = try DocumentSigner(identity: identity).sign([UInt8](data), name: input)
         let out = try AtomicOutput(path: output)
         do {
             try out.write(bytes: signed)
@@ -87,11 +92,15 @@ struct VerifyCommand: AsyncParsableCommand {
                 status = ExitStatus.usageOrIO
                 continue
             }
-            var report = try BatchValidator().validate(ByteSource(bytes: [UInt8](data), name: file))
+            let bytes = [UInt8](data)
+            // Content validation streams on its own threads while the signature is checked on the same bytes.
+            async let validation = Task.detached { try BatchValidator().validate(ByteSource(bytes: bytes, name: file)) }.value
+            let signatureResult = Result { try verifier.verify(bytes, name: file) }
+            var report = try await validation
             var signer: Certificate?
-            // The signature is checked on documents that parse; content findings come from the same bytes.
+            // Signature findings count for documents that parse; otherwise the parser's findings say why.
             if !report.findings.contains(where: { $0.rule.hasPrefix("FWX-P") }) {
-                let signature = try verifier.verify([UInt8](data), name: file)
+                let signature = try signatureResult.get()
                 signer = signature.signer
                 report.findings = (signature.findings + report.findings)
                     .sorted { ($0.location.line, $0.location.column) < ($1.location.line, $1.location.column) }
