@@ -15,7 +15,8 @@ enum RulesTable {
     static var markdown: String {
         var lines = ["| Rule | Severity | Layer | What it checks |", "|---|---|---|---|"]
         for rule in RuleID.catalogue {
-            let layer = rule.id.hasPrefix("FWX-P") ? "parser" : rule.id.hasPrefix("FWX-S") ? "schema" : "business rule"
+            let layer = rule.id.hasPrefix("FWX-P") ? "parser" : rule.id.hasPrefix("FWX-S") ? "schema"
+                : rule.id.hasPrefix("FWX-G") ? "signature" : "business rule"
             lines.append("| \(rule.id) | \(rule.severity.rawValue) | \(layer) | \(rule.summary) |")
         }
         return lines.joined(separator: "\n")
