@@ -78,12 +78,32 @@ struct VerifyCommand: AsyncParsableCommand {
     @Option(help: "For receipts: the signed batch the receipt must acknowledge (batch id and digest).")
     var forBatch: String?
 
+    @Option(name: .customLong("country"),
+            help: "FINGERPRINT=CC: the country of a certificate by its SHA-256 fingerprint (hex), overriding its subject C.")
+    var countries: [String] = []
+
     func validate() throws {
         guard !files.isEmpty else { throw ValidationError("name at least one signed batch") }
+        _ = try countryMapping()
+    }
+
+    private func countryMapping() throws -> [String: String] {
+        var mapping: [String: String] = [:]
+        for entry in countries {
+            let parts = entry.split(separator: "=", maxSplits: 1).map(String.init)
+            let fingerprint = parts.first?.lowercased().replacingOccurrences(of: ":", with: "") ?? ""
+            guard parts.count == 2, fingerprint.count == 64, fingerprint.allSatisfy(\.isHexDigit),
+                  let country = CountryCode.normalize(parts[1]) else {
+                throw ValidationError("--country takes FINGERPRINT=CC (SHA-256 hex, ISO country), not \(entry)")
+            }
+            mapping[fingerprint] = country
+        }
+        return mapping
     }
 
     func run() async throws {
-        let verifier = SignatureVerifier(trustStore: try TrustStore(directory: trust))
+        let verifier = SignatureVerifier(trustStore: try TrustStore(directory: trust),
+                                         countryByFingerprint: try countryMapping())
         var status = ExitStatus.success
         var reports: [ValidationReport] = []
         for file in files {
