@@ -148,7 +148,7 @@ static inline X509_CRL *CXMLSec_crlAt(STACK_OF(X509_CRL) *stack, int index) { re
 /// Verifies `leaf` against trusted roots and CRLs, with `untrusted` intermediates, at time `at` (0 = now).
 /// Returns the OpenSSL verification error (X509_V_OK when the chain is good) or -1 on set-up failure.
 static inline int CXMLSec_verifyChain(X509 *leaf, STACK_OF(X509) *trusted, STACK_OF(X509) *untrusted,
-                                      STACK_OF(X509_CRL) *crls, long long at, int checkCRL) {
+                                      STACK_OF(X509_CRL) *crls, long long at, int checkCRL, int checkAllCRLs) {
     X509_STORE *store = X509_STORE_new();
     if (store == NULL) return -1;
     for (int i = 0; i < sk_X509_num(trusted); i++) X509_STORE_add_cert(store, sk_X509_value(trusted, i));
@@ -161,6 +161,7 @@ static inline int CXMLSec_verifyChain(X509 *leaf, STACK_OF(X509) *trusted, STACK
     if (checkCRL) {
         X509_STORE_CTX_set0_crls(ctx, crls);
         flags |= X509_V_FLAG_CRL_CHECK;
+        if (checkAllCRLs) flags |= X509_V_FLAG_CRL_CHECK_ALL;
     }
     X509_STORE_CTX_set_flags(ctx, flags);
     if (at != 0) X509_STORE_CTX_set_time(ctx, 0, (time_t)at);
@@ -178,6 +179,14 @@ static inline int CXMLSec_hasCRLFor(STACK_OF(X509_CRL) *crls, X509 *certificate)
             return 1;
         }
     }
+    return 0;
+}
+
+/// Whether `certificate` is valid at `at` (seconds since 1970): 0 valid, 1 expired, -1 not yet valid.
+static inline int CXMLSec_validityAt(X509 *certificate, long long at) {
+    time_t moment = (time_t)at;
+    if (X509_cmp_time(X509_get0_notBefore(certificate), &moment) > 0) return -1;
+    if (X509_cmp_time(X509_get0_notAfter(certificate), &moment) < 0) return 1;
     return 0;
 }
 

@@ -297,43 +297,44 @@ public struct BatchXMLWriter {
         return escaped
     }
 
-    /// A number in the shortest text that reads back to the same Double, without exponent or trailing ".0".
+    /// A number in the shortest text that reads back to the same Double, as xs:decimal: no exponent, no
+    /// trailing ".0" (so 96.0 is written 96 and 1e16 is written 10000000000000000).
     public static func decimal(_ value: Double) -> String {
-        if value == value.rounded(), abs(value) < 1e15 {
-            return String(Int64(value))
+        guard value.isFinite else { return "0" }
+        if value == 0 { return "0" }
+        // Swift's description is the shortest text that reads back to the same value; only its form changes here.
+        var text = "\(value)"
+        var negative = false
+        if text.hasPrefix("-") {
+            negative = true
+            text.removeFirst()
         }
-        let text = "\(value)"
-        if text.contains("e") {
-            // xs:decimal has no exponent form; spell it out.
-            return plainDecimal(value)
+        var exponent = 0
+        if let e = text.firstIndex(where: { $0 == "e" || $0 == "E" }) {
+            exponent = Int(text[text.index(after: e)...]) ?? 0
+            text = String(text[..<e])
         }
-        return text
-    }
-
-    private static func plainDecimal(_ value: Double) -> String {
-        var digits = 1
-        while digits < 20 {
-            let candidate = formatFixed(value, digits)
-            if Double(candidate) == value { return candidate }
-            digits += 1
+        let point = text.firstIndex(of: ".").map { text.distance(from: text.startIndex, to: $0) } ?? text.count
+        var digits = text.filter { $0 != "." }
+        var pointPosition = point + exponent
+        // Drop leading zeros, keeping the point where it belongs.
+        while digits.count > 1, digits.first == "0" {
+            digits.removeFirst()
+            pointPosition -= 1
         }
-        return formatFixed(value, 20)
-    }
-
-    private static func formatFixed(_ value: Double, _ fractionDigits: Int) -> String {
-        var scaled = abs(value)
-        var integerPart = scaled.rounded(.towardZero)
-        scaled -= integerPart
-        var fraction = ""
-        for _ in 0..<fractionDigits {
-            scaled *= 10
-            let digit = scaled.rounded(.towardZero)
-            fraction += String(Int(digit))
-            scaled -= digit
+        var result: String
+        if pointPosition <= 0 {
+            result = "0." + String(repeating: "0", count: -pointPosition) + digits
+        } else if pointPosition >= digits.count {
+            result = digits + String(repeating: "0", count: pointPosition - digits.count)
+        } else {
+            let index = digits.index(digits.startIndex, offsetBy: pointPosition)
+            result = digits[..<index] + "." + digits[index...]
         }
-        while fraction.hasSuffix("0") { fraction.removeLast() }
-        if integerPart == 0 && fraction.isEmpty { integerPart = 0 }
-        let sign = value < 0 ? "-" : ""
-        return fraction.isEmpty ? "\(sign)\(Int64(integerPart))" : "\(sign)\(Int64(integerPart)).\(fraction)"
+        if result.contains(".") {
+            while result.hasSuffix("0") { result.removeLast() }
+            if result.hasSuffix(".") { result.removeLast() }
+        }
+        return negative ? "-" + result : result
     }
 }

@@ -372,7 +372,7 @@ public struct BatchRuleChecker {
                 emit(finding(.error, RuleID.netAboveGross,
                     "net explosive quantity \(tree.text(netNode)) kg is above the gross mass \(tree.text(grossNode)) kg; both are in kg, check the units",
                     tree, netNode))
-            } else if gross > 0, net / gross > 0.7 {
+            } else if gross > 0, net * 10 > gross * 7 {
                 let percent = Int((net / gross * 100).rounded())
                 emit(finding(.warning, RuleID.netShareImplausible,
                     "net explosive quantity is \(percent)% of the gross mass; above 70% is implausible for packaged fireworks",

@@ -100,8 +100,10 @@ public struct ElementTree: Sendable {
         nodes[node].attributes.first { $0.name == name }?.value
     }
 
-    /// XPath of `node` in the whole document, positions counted among same-name siblings.
-    public func xpath(_ node: Int) -> String {
+    /// XPath of `node` in the whole document, positions counted among same-name siblings. A position is left out
+    /// where the element is the only one of its name; while the tree is still being read (`complete` false),
+    /// later siblings are not known yet, so every step carries its position.
+    public func xpath(_ node: Int, complete: Bool = true) -> String {
         var steps: [String] = []
         var current = node
         while current > 0 {
@@ -113,7 +115,7 @@ public struct ElementTree: Sendable {
                 total += 1
                 if sibling == current { position = total }
             }
-            steps.append(total > 1 ? "fwx:\(name)[\(position)]" : "fwx:\(name)")
+            steps.append(total > 1 || !complete ? "fwx:\(name)[\(position)]" : "fwx:\(name)")
             current = parent
         }
         return ([rootPath] + steps.reversed()).joined(separator: "/")

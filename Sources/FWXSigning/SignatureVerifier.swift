@@ -58,8 +58,8 @@ public struct SignatureVerifier: Sendable {
             return report
         }
         let signature = signatures[0]
-        guard signature.pointee.parent == root else {
-            add(RuleID.signatureForm, "the ds:Signature must be a child of the root element \(Nodes.name(root))", signature)
+        guard signature.pointee.parent == root, Nodes.elementChildren(root).last == signature else {
+            add(RuleID.signatureForm, "the ds:Signature must be the last child of the root element \(Nodes.name(root))", signature)
             return report
         }
         guard checkForm(signature, add: add) else { return report }
@@ -85,15 +85,24 @@ public struct SignatureVerifier: Sendable {
             add(RuleID.signatureAlgorithm, "the signer's key is neither RSA nor ECDSA P-256", keyInfo)
         }
 
-        let chainError = trustStore.verify(signer, intermediates: certificates.filter { $0 !== signer },
-                                           at: now ?? Date().timeIntervalSince1970)
-        if chainError != 0 {
+        let moment = now ?? Date().timeIntervalSince1970
+        let validity = CXMLSec_validityAt(signer.pointer, Int64(moment))
+        let chainError = trustStore.verify(signer, intermediates: certificates.filter { $0 !== signer }, at: moment)
+        if validity != 0 {
+            // The signer's own dates come first: a CRL or CA that is also out of date at that time says less.
+            add(RuleID.certificateValidity,
+                "signer certificate \(signer.commonName ?? "?") \(validity > 0 ? "has expired" : "is not yet valid")", keyInfo)
+        } else if chainError != 0 {
             let reason = String(cString: X509_verify_cert_error_string(Int(chainError)))
             switch chainError {
             case X509_V_ERR_CERT_HAS_EXPIRED, X509_V_ERR_CERT_NOT_YET_VALID:
-                add(RuleID.certificateValidity, "signer certificate \(signer.commonName ?? "?"): \(reason)", keyInfo)
+                add(RuleID.certificateValidity, "a certificate in the signer's chain: \(reason)", keyInfo)
+            case X509_V_ERR_CRL_HAS_EXPIRED, X509_V_ERR_CRL_NOT_YET_VALID:
+                add(RuleID.certificateRevoked,
+                    "revocation status unknown: \(reason); put the CA's current CRL in the trust store", keyInfo)
             case X509_V_ERR_CERT_REVOKED:
-                add(RuleID.certificateRevoked, "signer certificate \(signer.commonName ?? "?") is revoked by its CA", keyInfo)
+                add(RuleID.certificateRevoked,
+                    "signer certificate \(signer.commonName ?? "?") or a CA above it is revoked", keyInfo)
             default:
                 add(RuleID.certificateUntrusted,
                     "signer certificate \(signer.commonName ?? "?") is not trusted: \(reason); the trust store must hold the partner's CA",

@@ -60,8 +60,13 @@ public struct TrustStore: Sendable {
             X509_CRL_up_ref(crl.pointer)
             _ = CXMLSec_pushCRL(crls, crl.pointer)
         }
-        // Revocation is checked where the trust store has a CRL from the signer's issuer.
+        // Revocation is checked where the trust store has a CRL from the signer's issuer: for the whole chain
+        // when it has every CA's CRL, else for the signer alone.
         let checkCRL = CXMLSec_hasCRLFor(crls, leaf.pointer)
-        return CXMLSec_verifyChain(leaf.pointer, trusted, untrusted, crls, Int64(time), checkCRL)
+        let result = CXMLSec_verifyChain(leaf.pointer, trusted, untrusted, crls, Int64(time), checkCRL, checkCRL)
+        if checkCRL != 0 && result == X509_V_ERR_UNABLE_TO_GET_CRL {
+            return CXMLSec_verifyChain(leaf.pointer, trusted, untrusted, crls, Int64(time), checkCRL, 0)
+        }
+        return result
     }
 }

@@ -123,6 +123,9 @@ public struct BatchStreamParser {
                 xmlSchemaFreeValidCtxt(validation)
                 throw FWXError(.parserSetup, "libxml2 could not attach the schema validator")
             }
+            // The plug's own SAX handler (libxml2 2.9) has no structured error callback: without this line,
+            // well-formedness errors would vanish whenever the schema is checked.
+            parser.pointee.sax.pointee.serror = sax.serror
         }
         recorder.start()
         xmlParseDocument(parser)

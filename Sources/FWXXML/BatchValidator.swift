@@ -55,7 +55,8 @@ public struct BatchValidator: Sendable {
         let total = source.totalSize
         events.progress = { progress($0, total) }
         try BatchStreamParser(registry: registry, limits: limits, validateSchema: true).parse(source, events: events)
-        state.rules.finish(emit: state.add)
+        // After a fatal parse error the batch was cut short: links to records never read prove nothing.
+        if !state.parseFailed { state.rules.finish(emit: state.add) }
         state.findings.sort { ($0.location.line, $0.location.column) < ($1.location.line, $1.location.column) }
         return ValidationReport(file: source.name, findings: state.findings, errorCount: state.errors,
                                 warningCount: state.warnings, findingsNotShown: state.dropped,
@@ -71,6 +72,8 @@ private final class ValidationState {
     var warnings = 0
     var dropped = 0
     var records = 0
+    /// Whether the parser stopped early (not well-formed, DOCTYPE, unknown document, limit).
+    var parseFailed = false
     let cap: Int
 
     init(file: String, now: Double, cap: Int) {
@@ -80,6 +83,7 @@ private final class ValidationState {
 
     func add(_ finding: Finding) {
         if finding.severity == .error { errors += 1 } else { warnings += 1 }
+        if finding.rule.hasPrefix("FWX-P") { parseFailed = true }
         if findings.count < cap { findings.append(finding) } else { dropped += 1 }
     }
 }

@@ -361,6 +361,7 @@ final class ParseSession {
     private var recordCounts: [String: Int] = [:]
     private var text: [UInt8] = []
     private var nameCache: [UInt: String] = [:]
+    private var deferredFindings: [(node: Int, message: String)] = []
     private var lastLine: Int32 = 0
     private var lastColumn: Int32 = 0
 
@@ -425,7 +426,11 @@ final class ParseSession {
     }
 
     /// Delivers what is still pending at the end of the document.
-    func finish() { flushPending() }
+    func finish() {
+        flushPending()
+        // A record cut short by a fatal error: its findings still count, with positions as far as known.
+        emitDeferred(complete: false)
+    }
 
     private func name(_ pointer: UInt) -> String {
         if let cached = nameCache[pointer] { return cached }
@@ -518,6 +523,7 @@ final class ParseSession {
         let delivered = pending
         pending = .none
         justClosed = nil
+        emitDeferred(complete: true)
         switch delivered {
         case .header: events.header(tree, schemaVersion)
         case .record: events.record(tree, pendingSchemaValid)
@@ -529,7 +535,8 @@ final class ParseSession {
 
     private func currentPosition() -> (line: Int, column: Int, xpath: String) {
         if let node = justClosed ?? captureStack.last, !tree.isEmpty {
-            return (Int(tree[node].line), Int(tree[node].column), tree.xpath(node))
+            // While a header or record is still open, its later elements are not known yet.
+            return (Int(tree[node].line), Int(tree[node].column), tree.xpath(node, complete: capture == .none))
         }
         let path = outsidePath.isEmpty ? "" : "/" + outsidePath.map { "fwx:\($0)" }.joined(separator: "/")
         return (Int(lastLine), Int(lastColumn), path)
@@ -556,8 +563,23 @@ final class ParseSession {
 
     private func schemaError(_ message: String) {
         if pending != .none { pendingSchemaValid = false } else if capture != .none { captureSchemaValid = false }
+        // Inside an open header or record the element's position among later siblings is not known yet: the
+        // finding waits until the record is complete, so its XPath names exactly one element.
+        if capture != .none, let node = justClosed ?? captureStack.last, !tree.isEmpty {
+            deferredFindings.append((node, message))
+            return
+        }
         let position = currentPosition()
         emit(RuleID.schema, message, line: position.line, column: position.column, xpath: position.xpath)
+    }
+
+    /// Emits the schema findings held back while their record was open.
+    private func emitDeferred(complete: Bool) {
+        for (node, message) in deferredFindings {
+            emit(RuleID.schema, message, line: Int(tree[node].line), column: Int(tree[node].column),
+                 xpath: tree.xpath(node, complete: complete))
+        }
+        deferredFindings.removeAll()
     }
 
     /// libxml2's message, on one line, with the FWX namespace written as its prefix.
