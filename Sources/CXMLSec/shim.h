@@ -75,11 +75,12 @@ static inline const char *CXMLSec_errors(void) { return CXMLSec_errorBuffer(); }
 
 /// Initialises xmlsec with its OpenSSL backend once per process; 0 on success.
 static inline int CXMLSec_initialise(void) {
-    xmlSecErrorsSetCallback(CXMLSec_errorCallback);
     if (xmlSecInit() < 0) return -1;
     if (xmlSecCheckVersion() != 1) return -2;
     if (xmlSecCryptoAppInit(NULL) < 0) return -3;
     if (xmlSecCryptoInit() < 0) return -4;
+    // Last: initialisation installs xmlsec's default callback, which prints to stderr.
+    xmlSecErrorsSetCallback(CXMLSec_errorCallback);
     return 0;
 }
 
