@@ -14,6 +14,32 @@ public struct ValidationReport: Sendable, Codable {
 
     /// Valid means no errors; warnings are allowed.
     public var isValid: Bool { errorCount == 0 }
+
+    public init(file: String, findings: [Finding], errorCount: Int, warningCount: Int, findingsNotShown: Int,
+                records: Int, bytes: Int) {
+        self.file = file
+        self.findings = findings
+        self.errorCount = errorCount
+        self.warningCount = warningCount
+        self.findingsNotShown = findingsNotShown
+        self.records = records
+        self.bytes = bytes
+    }
+}
+
+/// Looks at the header and records as validation passes them, after the rules have checked them. Both closures
+/// return findings to add to the report (for example when a record cannot be converted).
+public struct ValidationObserver {
+    /// The header tree and the root's schemaVersion.
+    public var header: (ElementTree, String) throws -> [Finding]
+    /// A record tree and whether it passed the schema.
+    public var record: (ElementTree, Bool) throws -> [Finding]
+
+    public init(header: @escaping (ElementTree, String) throws -> [Finding] = { _, _ in [] },
+                record: @escaping (ElementTree, Bool) throws -> [Finding] = { _, _ in [] }) {
+        self.header = header
+        self.record = record
+    }
 }
 
 /// Layered validation of batches: hardened well-formedness, XSD through libxml2, then FWX's business rules,
@@ -43,20 +69,33 @@ public struct BatchValidator: Sendable {
     public func validate(_ source: ByteSource, progress: @escaping (Int, Int?) -> Void = { _, _ in }) throws
         -> ValidationReport
     {
+        try validate(source, observer: ValidationObserver(), progress: progress)
+    }
+
+    /// Validates a document and shows the observer the header and each record once the rules have checked them
+    /// (for readers that convert while validating). The findings an observer returns join the report; the first
+    /// error an observer throws ends the observing and is rethrown once the document has been read.
+    public func validate(_ source: ByteSource, observer: ValidationObserver,
+                         progress: @escaping (Int, Int?) -> Void = { _, _ in }) throws -> ValidationReport {
         let state = ValidationState(file: source.name, now: now ?? Date().timeIntervalSince1970, cap: maxFindings)
         var events = BatchEvents()
         events.finding = { state.add($0) }
-        events.header = { tree, _ in state.rules.checkHeader(tree, emit: state.add) }
+        events.header = { tree, schemaVersion in
+            state.rules.checkHeader(tree, emit: state.add)
+            state.observe { try observer.header(tree, schemaVersion) }
+        }
         events.record = { tree, schemaValid in
             state.records += 1
             // Business rules assume schema-valid content; a record that failed the schema already has findings.
             state.rules.checkRecord(tree, schemaValid: schemaValid, emit: state.add)
+            state.observe { try observer.record(tree, schemaValid) }
         }
         let total = source.totalSize
         events.progress = { progress($0, total) }
         try BatchStreamParser(registry: registry, limits: limits, validateSchema: true).parse(source, events: events)
         // After a fatal parse error the batch was cut short: links to records never read prove nothing.
         if !state.parseFailed { state.rules.finish(emit: state.add) }
+        if let failure = state.observerFailure { throw failure }
         state.findings.sort { ($0.location.line, $0.location.column) < ($1.location.line, $1.location.column) }
         return ValidationReport(file: source.name, findings: state.findings, errorCount: state.errors,
                                 warningCount: state.warnings, findingsNotShown: state.dropped,
@@ -79,6 +118,18 @@ private final class ValidationState {
     init(file: String, now: Double, cap: Int) {
         self.rules = BatchRuleChecker(file: file, now: now)
         self.cap = cap
+    }
+
+    /// The first error an observer threw; no observer is called after it.
+    var observerFailure: (any Error)?
+
+    func observe(_ body: () throws -> [Finding]) {
+        guard observerFailure == nil else { return }
+        do {
+            for finding in try body() { add(finding) }
+        } catch {
+            observerFailure = error
+        }
     }
 
     func add(_ finding: Finding) {
