@@ -93,6 +93,29 @@ static inline void CXMLSec_xmlFree(void *pointer) { xmlFree(pointer); }
 /// Parser options for signed documents: no network, no DTD loading, no entity substitution, big line numbers.
 static inline int CXMLSec_parseOptions(void) { return XML_PARSE_NONET | XML_PARSE_BIG_LINES; }
 
+/// Elements named `name` in namespace `ns` in the subtree of `node`, counted in C (a Swift walk over a DOM of a
+/// million nodes costs more than the signature itself); the first one found is stored in `first`.
+static inline int CXMLSec_countElements(xmlNodePtr node, const char *name, const char *ns, xmlNodePtr *first) {
+    int count = 0;
+    xmlNodePtr current = node;
+    *first = NULL;
+    while (current != NULL) {
+        if (current->type == XML_ELEMENT_NODE && xmlStrEqual(current->name, BAD_CAST name)
+            && current->ns != NULL && xmlStrEqual(current->ns->href, BAD_CAST ns)) {
+            if (count == 0) *first = current;
+            count++;
+        }
+        if (current->children != NULL && current->type == XML_ELEMENT_NODE) {
+            current = current->children;
+            continue;
+        }
+        while (current != NULL && current != node && current->next == NULL) current = current->parent;
+        if (current == NULL || current == node) break;
+        current = current->next;
+    }
+    return count;
+}
+
 // MARK: Transform ids (function-like macros in xmlsec).
 
 static inline xmlSecTransformId CXMLSec_exclC14N(void) { return xmlSecTransformExclC14NId; }

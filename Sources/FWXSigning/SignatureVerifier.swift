@@ -50,14 +50,13 @@ public struct SignatureVerifier: Sendable {
                                            xpath: node.map { xpath($0) } ?? ""))
         }
 
-        let signatures = Nodes.allDSig("Signature", under: root)
-        guard signatures.count == 1 else {
-            add(RuleID.signatureForm, signatures.isEmpty
+        let signatures = Nodes.countDSig("Signature", under: root)
+        guard signatures.count == 1, let signature = signatures.first else {
+            add(RuleID.signatureForm, signatures.count == 0
                 ? "the document is not signed; sign it with fwx sign"
-                : "the document has \(signatures.count) ds:Signature elements; exactly one is allowed", signatures.dropFirst().first ?? root)
+                : "the document has \(signatures.count) ds:Signature elements; exactly one is allowed", signatures.first ?? root)
             return report
         }
-        let signature = signatures[0]
         guard signature.pointee.parent == root, Nodes.elementChildren(root).last == signature else {
             add(RuleID.signatureForm, "the ds:Signature must be the last child of the root element \(Nodes.name(root))", signature)
             return report
@@ -171,7 +170,7 @@ public struct SignatureVerifier: Sendable {
 
     /// Checks the signature value and digests with `certificate`'s public key, nothing else. Nil when they match.
     static func verifySignatureValue(of document: SignedDocument, with certificate: Certificate) throws -> String? {
-        guard let root = document.root, let signature = Nodes.allDSig("Signature", under: root).first else {
+        guard let root = document.root, let signature = Nodes.countDSig("Signature", under: root).first else {
             return "no signature"
         }
         XMLSec.clearErrors()

@@ -133,7 +133,15 @@ enum Nodes {
         name(node) == localName && namespace(node) == dsig
     }
 
-    /// Every element below and including `node` with that name in the dsig namespace, in document order.
+    /// How many dsig elements of that name the subtree of `node` holds, and the first of them (walked in C).
+    static func countDSig(_ localName: String, under node: xmlNodePtr) -> (count: Int, first: xmlNodePtr?) {
+        var first: xmlNodePtr?
+        let count = CXMLSec_countElements(node, localName, dsig, &first)
+        return (Int(count), first)
+    }
+
+    /// Every element below and including `node` with that name in the dsig namespace, in document order
+    /// (for small subtrees such as a ds:Signature; use ``countDSig(_:under:)`` over a whole document).
     static func allDSig(_ localName: String, under node: xmlNodePtr) -> [xmlNodePtr] {
         var found: [xmlNodePtr] = []
         var stack = [node]
@@ -182,7 +190,7 @@ public struct DocumentSigner: Sendable {
         try XMLSec.ensureInitialised()
         let document = try SignedDocument(bytes: bytes, name: name)
         guard let root = document.root else { throw FWXError(.conversion, "\(name) has no root element", location: name) }
-        if !Nodes.allDSig("Signature", under: root).isEmpty {
+        if Nodes.countDSig("Signature", under: root).count > 0 {
             throw FWXError(.usage, "\(name) is already signed; sign the unsigned batch", location: name)
         }
         XMLSec.clearErrors()

@@ -42,11 +42,16 @@ public struct BatchStreamParser {
     public var limits: ParserLimits
     /// Whether to validate against the schema of the document's namespace.
     public var validateSchema: Bool
+    /// Whether to build records on a second thread while libxml2 parses (sources over 1 MiB). Turn it off when
+    /// the other core is busy anyway, for example with a signature check running beside validation.
+    public var usesSecondThread: Bool
 
-    public init(registry: SchemaRegistry = .shared, limits: ParserLimits = ParserLimits(), validateSchema: Bool = true) {
+    public init(registry: SchemaRegistry = .shared, limits: ParserLimits = ParserLimits(), validateSchema: Bool = true,
+                usesSecondThread: Bool = true) {
         self.registry = registry
         self.limits = limits
         self.validateSchema = validateSchema
+        self.usesSecondThread = usesSecondThread
     }
 
     /// Parses `source` to the end (or to the first fatal error), delivering events as they come.
@@ -62,7 +67,7 @@ public struct BatchStreamParser {
         CLibXML2_silenceGenericErrors()
         let kind = Self.peekRootKind(source, registry: registry) ?? SchemaRegistry.batchV1
         let schema = validateSchema ? try registry.schema(for: kind) : nil
-        let pipelined = (source.totalSize ?? Int.max) > Self.pipelineThreshold
+        let pipelined = usesSecondThread && (source.totalSize ?? Int.max) > Self.pipelineThreshold
         let session = ParseSession(fileName: source.name, kind: kind, events: events)
         let recorder = EventRecorder(source: source, kind: kind, limits: limits, session: session,
                                      progress: events.progress, pipelined: pipelined)

@@ -50,6 +50,8 @@ public struct BatchValidator: Sendable {
     public var limits: ParserLimits
     /// "Now" for the future-date rule, in seconds since 1970; the clock when nil.
     public var now: Double?
+    /// Whether the parser may use a second thread (see ``BatchStreamParser/usesSecondThread``).
+    public var usesSecondThread = true
     public let registry: SchemaRegistry
 
     public init(registry: SchemaRegistry = .shared, limits: ParserLimits = ParserLimits(), maxFindings: Int = 1000,
@@ -92,7 +94,8 @@ public struct BatchValidator: Sendable {
         }
         let total = source.totalSize
         events.progress = { progress($0, total) }
-        try BatchStreamParser(registry: registry, limits: limits, validateSchema: true).parse(source, events: events)
+        try BatchStreamParser(registry: registry, limits: limits, validateSchema: true,
+                              usesSecondThread: usesSecondThread).parse(source, events: events)
         // After a fatal parse error the batch was cut short: links to records never read prove nothing.
         if !state.parseFailed { state.rules.finish(emit: state.add) }
         if let failure = state.observerFailure { throw failure }

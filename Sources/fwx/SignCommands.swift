@@ -18,6 +18,13 @@ struct SignCommand: AsyncParsableCommand {
     @Option(help: "Private key, PEM (unencrypted, mode 600).")
     var key: String
 
+    /// Content validation beside a signature operation: one thread, since the signature work has the other core.
+    static var contentValidator: BatchValidator {
+        var validator = BatchValidator()
+        validator.usesSecondThread = false
+        return validator
+    }
+
     @Option(help: "Signer certificate, PEM, optionally followed by its chain.")
     var cert: String
 
@@ -36,7 +43,7 @@ struct SignCommand: AsyncParsableCommand {
         // Validation streams on its own threads while the signature is made; an invalid batch's signature is
         // thrown away unseen.
         let name = input
-        async let validation = Task.detached { try BatchValidator().validate(ByteSource(bytes: bytes, name: name)) }.value
+        async let validation = Task.detached { try Self.contentValidator.validate(ByteSource(bytes: bytes, name: name)) }.value
         let signed = try DocumentSigner(identity: identity).sign(bytes, name: input)
         let report = try await validation
         if !report.isValid {
@@ -114,7 +121,9 @@ struct VerifyCommand: AsyncParsableCommand {
             }
             let bytes = [UInt8](data)
             // Content validation streams on its own threads while the signature is checked on the same bytes.
-            async let validation = Task.detached { try BatchValidator().validate(ByteSource(bytes: bytes, name: file)) }.value
+            async let validation = Task.detached {
+                try SignCommand.contentValidator.validate(ByteSource(bytes: bytes, name: file))
+            }.value
             let signatureResult = Result { try verifier.verify(bytes, name: file) }
             var report = try await validation
             var signer: Certificate?
