@@ -13,11 +13,12 @@ FWX makes. Prints median seconds, records/s and peak RSS.
 """
 import argparse
 import os
-import re
 import shutil
 import statistics
 import subprocess
 import sys
+
+from bench_common import run_timed
 import tempfile
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -31,13 +32,6 @@ TEMPLATE = """<Signature xmlns="http://www.w3.org/2000/09/xmldsig#"><SignedInfo>
 <SignatureValue/><KeyInfo><X509Data><X509Certificate/></X509Data></KeyInfo></Signature>"""
 
 
-def run_timed(command):
-    result = subprocess.run(["/usr/bin/time", "-f", "@@TIME %e %M"] + command,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-    match = re.search(r"@@TIME ([0-9.]+) ([0-9]+)", result.stderr)
-    if not match:
-        sys.exit(f"could not time {' '.join(command)}: {result.stderr[-500:]}")
-    return result.returncode, float(match.group(1)), int(match.group(2))
 
 
 def main():

@@ -9,22 +9,15 @@ then runs both validators on each file in the same run, alternating, and prints 
 """
 import argparse
 import os
-import re
 import statistics
 import subprocess
 import sys
 
+from bench_common import run_timed
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
-def run_timed(command):
-    """Runs a command under /usr/bin/time; returns (exit status, seconds, peak RSS in KiB)."""
-    result = subprocess.run(["/usr/bin/time", "-f", "@@TIME %e %M"] + command,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-    match = re.search(r"@@TIME ([0-9.]+) ([0-9]+)", result.stderr)
-    if not match:
-        sys.exit(f"could not time {' '.join(command)}: {result.stderr[-500:]}")
-    return result.returncode, float(match.group(1)), int(match.group(2))
 
 
 def main():

@@ -108,6 +108,18 @@ final class AtomicOutput {
         }
     }
 
+    /// Writes `bytes` to `path` (standard output for nil or "-") all at once, or leaves nothing behind.
+    static func write(_ bytes: [UInt8], to path: String?) throws {
+        let out = try AtomicOutput(path: path)
+        do {
+            try out.write(bytes: bytes)
+            try out.commit()
+        } catch {
+            out.discard()
+            throw error
+        }
+    }
+
     /// Removes the temporary file.
     func discard() {
         guard let temporaryPath else { return }

@@ -51,14 +51,7 @@ struct SignCommand: AsyncParsableCommand {
             FileHandle.standardError.write(Data("fwx: \(input) is invalid (\(report.errorCount) errors); not signed\n".utf8))
             throw ExitCode(ExitStatus.invalid)
         }
-        let out = try AtomicOutput(path: output)
-        do {
-            try out.write(bytes: signed)
-            try out.commit()
-        } catch {
-            out.discard()
-            throw error
-        }
+        try AtomicOutput.write(signed, to: output)
     }
 }
 
@@ -209,13 +202,6 @@ struct ReceiptCommand: AsyncParsableCommand {
         let issuer = ReceiptIssuer(signer: DocumentSigner(identity: identity),
                                    node: NodeIdentity(country: country, agencyId: agency))
         let receipt = try issuer.issue(forSignedBatch: bytes, name: batch)
-        let out = try AtomicOutput(path: output)
-        do {
-            try out.write(bytes: receipt.xml)
-            try out.commit()
-        } catch {
-            out.discard()
-            throw error
-        }
+        try AtomicOutput.write(receipt.xml, to: output)
     }
 }
