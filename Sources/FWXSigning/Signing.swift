@@ -104,6 +104,18 @@ final class SignedDocument {
         return Array(UnsafeBufferPointer(start: memory, count: Int(size)))
     }
 
+    /// Writes the document, exactly as the tree holds it, to an open file descriptor.
+    func write(to descriptor: Int32) throws {
+        guard let save = xmlSaveToFd(descriptor, "UTF-8", 0) else {
+            throw FWXError(.io, "cannot start writing the signed document")
+        }
+        let written = xmlSaveDoc(save, document)
+        let closed = xmlSaveClose(save)
+        guard written >= 0, closed >= 0 else {
+            throw FWXError(.io, "cannot write the signed document (disk full or closed output?)")
+        }
+    }
+
     /// Exclusive canonical form of the whole document (comments dropped), as receipts hash it.
     func exclusiveCanonical() -> [UInt8] {
         var memory: UnsafeMutablePointer<xmlChar>?
@@ -208,6 +220,17 @@ public struct DocumentSigner: Sendable {
     /// Returns the signed document. The input must not carry a signature yet. (That the key belongs to the
     /// certificate was checked when the identity was loaded.)
     public func sign(_ bytes: [UInt8], name: String) throws -> [UInt8] {
+        try signedDocument(bytes, name: name).serialized()
+    }
+
+    /// Signs `bytes` and writes the signed document straight to the open file descriptor `descriptor`, without
+    /// holding a second copy of it in memory (a 228 MB batch would otherwise need two more such buffers).
+    public func sign(_ bytes: [UInt8], name: String, writingTo descriptor: Int32) throws {
+        let document = try signedDocument(bytes, name: name)
+        try document.write(to: descriptor)
+    }
+
+    private func signedDocument(_ bytes: [UInt8], name: String) throws -> SignedDocument {
         try XMLSec.ensureInitialised()
         let document = try SignedDocument(bytes: bytes, name: name)
         guard let root = document.root else { throw FWXError(.conversion, "\(name) has no root element", location: name) }
@@ -238,7 +261,6 @@ public struct DocumentSigner: Sendable {
         guard xmlSecDSigCtxSign(context, signature) == 0 else {
             throw FWXError(.conversion, "signing failed: \(XMLSec.errors())", location: name)
         }
-        let signed = document.serialized()
-        return signed
+        return document
     }
 }

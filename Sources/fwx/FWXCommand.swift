@@ -108,6 +108,12 @@ final class AtomicOutput {
         }
     }
 
+    /// The descriptor to write to directly, after what was buffered so far has been written.
+    func descriptorForDirectWrites() throws -> Int32 {
+        try flush()
+        return handle.fileDescriptor
+    }
+
     /// Writes `bytes` to `path` (standard output for nil or "-") all at once, or leaves nothing behind.
     static func write(_ bytes: [UInt8], to path: String?) throws {
         let out = try AtomicOutput(path: path)

@@ -44,14 +44,30 @@ struct SignCommand: AsyncParsableCommand {
         // thrown away unseen.
         let name = input
         async let validation = Task.detached { try Self.contentValidator.validate(ByteSource(bytes: bytes, name: name)) }.value
-        let signed = try DocumentSigner(identity: identity).sign(bytes, name: input)
-        let report = try await validation
+        // The signed document goes to a temporary file that is renamed into place only if the content is valid.
+        let out = try AtomicOutput(path: output == "-" ? nil : output)
+        let report: ValidationReport
+        do {
+            if out.path == nil {
+                // Standard output cannot be taken back: wait for validation before writing anything.
+                let signed = try DocumentSigner(identity: identity).sign(bytes, name: input)
+                report = try await validation
+                if report.isValid { try out.write(bytes: signed) }
+            } else {
+                try DocumentSigner(identity: identity).sign(bytes, name: input, writingTo: try out.descriptorForDirectWrites())
+                report = try await validation
+            }
+        } catch {
+            out.discard()
+            throw error
+        }
         if !report.isValid {
+            out.discard()
             for finding in report.findings { print(finding.humanDescription) }
             FileHandle.standardError.write(Data("fwx: \(input) is invalid (\(report.errorCount) errors); not signed\n".utf8))
             throw ExitCode(ExitStatus.invalid)
         }
-        try AtomicOutput.write(signed, to: output)
+        try out.commit()
     }
 }
 
