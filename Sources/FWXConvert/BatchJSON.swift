@@ -139,7 +139,7 @@ public final class BatchJSONReader {
                 guard !sawHeader else { throw problem("\"header\" appears twice", line: keyLine) }
                 let startLine = line
                 let bytes = try captureValue()
-                try header(try decode(BatchHeader.self, bytes, path: "header", line: startLine))
+                try header(try decode(BatchHeader.self, bytes, path: "header", line: startLine).normalizingCountries())
                 sawHeader = true
             case "records":
                 guard sawHeader else {
@@ -156,7 +156,8 @@ public final class BatchJSONReader {
                         try skipSpace()
                         let startLine = line
                         let bytes = try captureValue()
-                        try record(try decode(Record.self, bytes, path: "records[\(records)]", line: startLine), records)
+                        try record(try decode(Record.self, bytes, path: "records[\(records)]", line: startLine)
+                            .normalizingCountries(), records)
                         records += 1
                         if records % 1024 == 0 { progress(source.bytesRead) }
                         try skipSpace()

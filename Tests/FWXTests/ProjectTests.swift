@@ -71,4 +71,24 @@ struct ProjectTests {
             #expect(shim.contains("#define \(name)"), "shim.h does not define \(name) (pkg-config: -D\(define))")
         }
     }
+
+    @Test("JSON input accepts EL (and lower case) for Greece and writes GR")
+    func jsonInputMapsEL() throws {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("fwx-el-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let json = directory.appendingPathComponent("sample.json").path
+        let sample = Self.root.appendingPathComponent("fixtures/batches/nl-sample.xml").path
+        #expect(try Self.runProject([Self.fwxBinary, "convert", "--from", "xml", "--to", "json", sample, "-o", json]).status == 0)
+        let greek = try String(contentsOfFile: json, encoding: .utf8).replacingOccurrences(of: "\"PL\"", with: "\"el\"")
+        #expect(greek.contains("\"el\""))
+        let greekJSON = directory.appendingPathComponent("greek.json").path
+        try greek.write(toFile: greekJSON, atomically: true, encoding: .utf8)
+        let xml = directory.appendingPathComponent("greek.xml").path
+        let status = try Self.runProject([Self.fwxBinary, "convert", "--from", "json", "--to", "xml", greekJSON, "-o", xml]).status
+        #expect(status == 0)
+        let written = try String(contentsOfFile: xml, encoding: .utf8)
+        #expect(written.contains("<Country>GR</Country>"))
+        #expect(!written.contains(">el<") && !written.contains(">EL<"))
+    }
 }
