@@ -36,10 +36,7 @@ struct SignCommand: AsyncParsableCommand {
 
     func run() async throws {
         let identity = try SigningIdentity(keyFile: key, certificateFile: cert)
-        guard let data = FileManager.default.contents(atPath: input) else {
-            throw FWXError(.io, "cannot read \(input)", location: input)
-        }
-        let bytes = [UInt8](data)
+        let bytes = try readFileBytes(input)
         // Validation streams on its own threads while the signature is made; an invalid batch's signature is
         // thrown away unseen.
         let name = input
@@ -123,36 +120,21 @@ struct VerifyCommand: AsyncParsableCommand {
         var status = ExitStatus.success
         var reports: [ValidationReport] = []
         for file in files {
-            guard let data = FileManager.default.contents(atPath: file) else {
-                FileHandle.standardError.write(Data("fwx: error: cannot read \(file)\n".utf8))
+            let bytes: [UInt8]
+            do {
+                bytes = try readFileBytes(file)
+            } catch let error as FWXError {
+                FileHandle.standardError.write(Data("fwx: error: \(error.message)\n".utf8))
                 status = ExitStatus.usageOrIO
                 continue
             }
-            let bytes = [UInt8](data)
-            // Content validation streams on its own threads while the signature is checked on the same bytes.
-            async let validation = Task.detached {
-                try SignCommand.contentValidator.validate(ByteSource(bytes: bytes, name: file))
-            }.value
-            let signatureResult = Result { try verifier.verify(bytes, name: file) }
-            var report = try await validation
-            var signer: Certificate?
-            // Signature findings count for documents that parse; otherwise the parser's findings say why.
-            if !report.findings.contains(where: { $0.rule.hasPrefix("FWX-P") }) {
-                let signature = try signatureResult.get()
-                signer = signature.signer
-                report.findings = (signature.findings + report.findings)
-                    .sorted { ($0.location.line, $0.location.column) < ($1.location.line, $1.location.column) }
-                report.errorCount += signature.findings.count
-                if let forBatch, report.isValid {
-                    guard let batchData = FileManager.default.contents(atPath: forBatch) else {
-                        throw FWXError(.io, "cannot read \(forBatch)", location: forBatch)
-                    }
-                    let receipt = try ReceiptReader.read([UInt8](data), name: file)
-                    if let problem = try ReceiptReader.mismatch(receipt, signedBatch: [UInt8](batchData), name: forBatch) {
-                        report.findings.append(Finding(severity: .error, rule: RuleID.receiptMismatch, message: problem,
-                            location: SourceLocation(file: file, line: 1, column: 1), xpath: "/fwx:Receipt/fwx:BatchDigest"))
-                        report.errorCount += 1
-                    }
+            var (report, signer) = try await checkSignedDocument(bytes, name: file, verifier: verifier)
+            if let forBatch, report.isValid {
+                let receipt = try ReceiptReader.read(bytes, name: file)
+                if let problem = try ReceiptReader.mismatch(receipt, signedBatch: try readFileBytes(forBatch), name: forBatch) {
+                    report.findings.append(Finding(severity: .error, rule: RuleID.receiptMismatch, message: problem,
+                        location: SourceLocation(file: file, line: 1, column: 1), xpath: "/fwx:Receipt/fwx:BatchDigest"))
+                    report.errorCount += 1
                 }
             }
             if !report.isValid, status == ExitStatus.success { status = ExitStatus.invalid }
@@ -200,15 +182,11 @@ struct ReceiptCommand: AsyncParsableCommand {
     var output: String?
 
     func run() async throws {
-        guard let data = FileManager.default.contents(atPath: batch) else {
-            throw FWXError(.io, "cannot read \(batch)", location: batch)
-        }
-        let bytes = [UInt8](data)
-        let content = try BatchValidator().validate(ByteSource(bytes: bytes, name: batch))
-        let signature = try SignatureVerifier(trustStore: try TrustStore(directory: trust)).verify(bytes, name: batch)
-        let findings = signature.findings + content.findings.filter { $0.severity == .error }
-        if !findings.isEmpty {
-            for finding in findings { print(finding.humanDescription) }
+        let bytes = try readFileBytes(batch)
+        let verifier = SignatureVerifier(trustStore: try TrustStore(directory: trust))
+        let (report, _) = try await checkSignedDocument(bytes, name: batch, verifier: verifier)
+        if !report.isValid {
+            for finding in report.findings { print(finding.humanDescription) }
             throw ExitCode(ExitStatus.invalid)
         }
         let identity = try SigningIdentity(keyFile: key, certificateFile: cert)
@@ -220,4 +198,31 @@ struct ReceiptCommand: AsyncParsableCommand {
         let receipt = try issuer.issue(forSignedBatch: bytes, name: batch)
         try AtomicOutput.write(receipt.xml, to: output)
     }
+}
+
+/// The whole content of a file, or an I/O error naming it.
+func readFileBytes(_ path: String) throws -> [UInt8] {
+    guard let data = FileManager.default.contents(atPath: path) else {
+        throw FWXError(.io, "cannot read \(path)", location: path)
+    }
+    return [UInt8](data)
+}
+
+/// Checks a signed batch or receipt: its content (schema and rules) on another thread while its signature is
+/// verified on the same bytes. Signature findings join the report unless the document does not even parse (the
+/// parser's findings then say why).
+func checkSignedDocument(_ bytes: [UInt8], name: String, verifier: SignatureVerifier) async throws
+    -> (report: ValidationReport, signer: Certificate?)
+{
+    async let validation = Task.detached {
+        try SignCommand.contentValidator.validate(ByteSource(bytes: bytes, name: name))
+    }.value
+    let signatureResult = Result { try verifier.verify(bytes, name: name) }
+    var report = try await validation
+    guard !report.findings.contains(where: { $0.rule.hasPrefix("FWX-P") }) else { return (report, nil) }
+    let signature = try signatureResult.get()
+    report.findings = (signature.findings + report.findings)
+        .sorted { ($0.location.line, $0.location.column) < ($1.location.line, $1.location.column) }
+    report.errorCount += signature.findings.count
+    return (report, signature.signer)
 }
