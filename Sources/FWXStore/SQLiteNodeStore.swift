@@ -1,0 +1,493 @@
+public import FWXModel
+public import Foundation
+import GRDB
+
+/// The default ``NodeStore``: one SQLite file through GRDB, in WAL mode with `synchronous = FULL`, so that a
+/// commit is on disk before the call returns and readers (feeds, status, audit) never wait for the writer.
+///
+/// Writes are serialised by SQLite; the feed's commit order is the order of `revisions.seq`, an AUTOINCREMENT
+/// key assigned inside the writing transaction, so a reader's snapshot never holds a later sequence without
+/// every earlier one. The audit table refuses UPDATE and DELETE (triggers).
+public final class SQLiteNodeStore: NodeStore {
+    private let pool: DatabasePool
+    public let path: String
+
+    /// Opens (creating if needed) and migrates the store at `path`. `readOnly` opens an existing store for
+    /// operator commands without migrating it.
+    public init(path: String, readOnly: Bool = false) throws {
+        self.path = path
+        var configuration = Configuration()
+        configuration.readonly = readOnly
+        configuration.busyMode = .timeout(30)
+        configuration.label = "fwx-store"
+        configuration.prepareDatabase { db in
+            try db.execute(sql: "PRAGMA synchronous = FULL")
+            try db.execute(sql: "PRAGMA foreign_keys = ON")
+        }
+        do {
+            pool = try DatabasePool(path: path, configuration: configuration)
+            if !readOnly { try Self.migrator.migrate(pool) }
+        } catch {
+            throw StoreError.wrap(error, path: path)
+        }
+    }
+
+    static var migrator: DatabaseMigrator {
+        var migrator = DatabaseMigrator()
+        migrator.registerMigration("v1: batches, revisions, records, outbox, pulls, audit") { db in
+            try db.execute(sql: """
+                CREATE TABLE batches (
+                    batch_id TEXT PRIMARY KEY NOT NULL,
+                    sender_country TEXT NOT NULL,
+                    sender_agency TEXT NOT NULL,
+                    sequence_number INTEGER NOT NULL,
+                    digest TEXT NOT NULL,
+                    received_at REAL NOT NULL,
+                    caller_country TEXT NOT NULL,
+                    caller_fingerprint TEXT NOT NULL,
+                    record_count INTEGER NOT NULL,
+                    signed_batch BLOB NOT NULL,
+                    receipt BLOB NOT NULL,
+                    UNIQUE (sender_country, sender_agency, sequence_number)
+                );
+                CREATE TABLE revisions (
+                    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+                    record_id TEXT NOT NULL,
+                    revision INTEGER NOT NULL,
+                    origin_country TEXT NOT NULL,
+                    batch_id TEXT,
+                    source TEXT NOT NULL,
+                    kind TEXT NOT NULL,
+                    status TEXT NOT NULL,
+                    handling_code TEXT NOT NULL,
+                    recipients TEXT NOT NULL,
+                    xml TEXT NOT NULL,
+                    received_at REAL NOT NULL,
+                    UNIQUE (record_id, revision)
+                );
+                CREATE TABLE records (
+                    record_id TEXT PRIMARY KEY NOT NULL,
+                    origin_country TEXT NOT NULL,
+                    revision INTEGER NOT NULL,
+                    seq INTEGER NOT NULL UNIQUE REFERENCES revisions(seq),
+                    status TEXT NOT NULL,
+                    handling_code TEXT NOT NULL,
+                    audience TEXT NOT NULL,
+                    updated_at REAL NOT NULL
+                );
+                CREATE INDEX records_feed ON records (origin_country, seq);
+                CREATE TABLE outbox (
+                    id INTEGER PRIMARY KEY AUTOINCREMENT,
+                    peer TEXT NOT NULL,
+                    batch_id TEXT NOT NULL REFERENCES batches(batch_id),
+                    state TEXT NOT NULL CHECK (state IN ('queued', 'delivered', 'dead')),
+                    attempts INTEGER NOT NULL DEFAULT 0,
+                    next_attempt_at REAL NOT NULL,
+                    last_error TEXT,
+                    created_at REAL NOT NULL,
+                    delivered_at REAL,
+                    receipt BLOB,
+                    UNIQUE (peer, batch_id)
+                );
+                CREATE INDEX outbox_due ON outbox (state, next_attempt_at);
+                CREATE TABLE pulls (
+                    peer TEXT PRIMARY KEY NOT NULL,
+                    cursor TEXT,
+                    last_success_at REAL,
+                    last_attempt_at REAL,
+                    last_error TEXT,
+                    records_pulled INTEGER NOT NULL DEFAULT 0
+                );
+                CREATE TABLE audit (
+                    id INTEGER PRIMARY KEY AUTOINCREMENT,
+                    at REAL NOT NULL,
+                    caller_country TEXT NOT NULL,
+                    caller_fingerprint TEXT NOT NULL,
+                    action TEXT NOT NULL,
+                    target TEXT NOT NULL,
+                    result TEXT NOT NULL,
+                    detail TEXT
+                );
+                CREATE INDEX audit_at ON audit (at);
+                CREATE TRIGGER audit_no_update BEFORE UPDATE ON audit
+                    BEGIN SELECT RAISE(ABORT, 'the audit trail is append-only'); END;
+                CREATE TRIGGER audit_no_delete BEFORE DELETE ON audit
+                    BEGIN SELECT RAISE(ABORT, 'the audit trail is append-only'); END;
+                """)
+        }
+        return migrator
+    }
+
+    // MARK: - Batches and records
+
+    public func ingest(_ submission: BatchSubmission, audit: AuditEntry,
+                       makeReceipt: @escaping @Sendable ([RecordOutcome]) throws -> [UInt8]) async throws
+        -> IngestResult
+    {
+        try await write { db in
+            if let row = try Row.fetchOne(db, sql: "SELECT digest, receipt FROM batches WHERE batch_id = ?",
+                                          arguments: [submission.batchId]) {
+                let digest: String = row["digest"]
+                if digest == submission.digest {
+                    try Self.insertAudit(db, audit, result: "duplicate")
+                    let receipt: Data = row["receipt"]
+                    return .duplicate(receipt: [UInt8](receipt))
+                }
+                return .conflict(StoreConflict(
+                    rule: RuleID.batchIdReused,
+                    message: "batch id \(submission.batchId) is already used by a different batch (other content); "
+                        + "give a corrected batch a new batch id"))
+            }
+            if let other = try String.fetchOne(db, sql: """
+                SELECT batch_id FROM batches WHERE sender_country = ? AND sender_agency = ? AND sequence_number = ?
+                """, arguments: [submission.sender.country, submission.sender.agencyId,
+                                 Int64(bitPattern: submission.sequenceNumber)]) {
+                return .conflict(StoreConflict(
+                    rule: RuleID.sequenceReused,
+                    message: "sequence number \(submission.sequenceNumber) of \(submission.sender.country)/"
+                        + "\(submission.sender.agencyId) is already used by batch \(other); "
+                        + "number each new batch with the next sequence number"))
+            }
+            let outcomes = try Self.keep(db, submission.records, origin: submission.sender.country,
+                                         recipients: submission.recipients, batchId: submission.batchId,
+                                         source: "batch", at: submission.receivedAt)
+            let receipt = try makeReceipt(outcomes)
+            try db.execute(sql: """
+                INSERT INTO batches (batch_id, sender_country, sender_agency, sequence_number, digest, received_at,
+                                     caller_country, caller_fingerprint, record_count, signed_batch, receipt)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                """, arguments: [submission.batchId, submission.sender.country, submission.sender.agencyId,
+                                 Int64(bitPattern: submission.sequenceNumber), submission.digest,
+                                 submission.receivedAt.timeIntervalSince1970, submission.caller.country,
+                                 submission.caller.fingerprint, submission.records.count,
+                                 Data(submission.signedBatch), Data(receipt)])
+            for peer in submission.pushTo {
+                try db.execute(sql: """
+                    INSERT INTO outbox (peer, batch_id, state, next_attempt_at, created_at)
+                    VALUES (?, ?, 'queued', ?, ?)
+                    """, arguments: [peer, submission.batchId, submission.receivedAt.timeIntervalSince1970,
+                                     submission.receivedAt.timeIntervalSince1970])
+            }
+            try Self.insertAudit(db, audit, result: nil)
+            return .accepted(receipt: receipt, outcomes: outcomes)
+        }
+    }
+
+    /// Keeps each revision newer than the one held; the rest are superseded (or rejected when owned elsewhere).
+    private static func keep(_ db: Database, _ records: [IncomingRecord], origin: String, recipients: Recipients,
+                             batchId: String?, source: String, at: Date) throws -> [RecordOutcome] {
+        let recipientText = Audience.text(recipients)
+        var outcomes: [RecordOutcome] = []
+        outcomes.reserveCapacity(records.count)
+        let lookup = try db.cachedStatement(sql: "SELECT origin_country, revision, audience FROM records WHERE record_id = ?")
+        let insertRevision = try db.cachedStatement(sql: """
+            INSERT INTO revisions (record_id, revision, origin_country, batch_id, source, kind, status, handling_code,
+                                   recipients, xml, received_at)
+            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+            """)
+        let upsertLatest = try db.cachedStatement(sql: """
+            INSERT INTO records (record_id, origin_country, revision, seq, status, handling_code, audience, updated_at)
+            VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+            ON CONFLICT (record_id) DO UPDATE SET revision = excluded.revision, seq = excluded.seq,
+                status = excluded.status, handling_code = excluded.handling_code, audience = excluded.audience,
+                updated_at = excluded.updated_at
+            """)
+        for record in records {
+            var audience = recipientText
+            if let held = try Row.fetchOne(lookup, arguments: [record.recordId]) {
+                let heldOrigin: String = held["origin_country"]
+                let heldRevision: Int = held["revision"]
+                if heldOrigin != origin {
+                    outcomes.append(RecordOutcome(recordId: record.recordId, revision: record.revision,
+                                                  result: .rejected, rule: RuleID.recordIdCountry))
+                    continue
+                }
+                if heldRevision >= record.revision {
+                    outcomes.append(RecordOutcome(recordId: record.recordId, revision: record.revision,
+                                                  result: .superseded))
+                    continue
+                }
+                audience = Audience.union(held["audience"], recipientText)
+            }
+            try insertRevision.execute(arguments: [
+                record.recordId, record.revision, origin, batchId, source, record.kind, record.status.rawValue,
+                record.handlingCode.rawValue, recipientText, record.xml, at.timeIntervalSince1970,
+            ])
+            let seq = db.lastInsertedRowID
+            try upsertLatest.execute(arguments: [
+                record.recordId, origin, record.revision, seq, record.status.rawValue, record.handlingCode.rawValue,
+                audience, at.timeIntervalSince1970,
+            ])
+            outcomes.append(RecordOutcome(recordId: record.recordId, revision: record.revision, result: .accepted))
+        }
+        return outcomes
+    }
+
+    public func feed(origin: String, caller: String, handlingCodes: Set<HandlingCode>, after cursor: Int64,
+                     limit: Int) async throws -> FeedPage {
+        let codes = handlingCodes.map(\.rawValue).sorted()
+        let placeholders = codes.isEmpty ? "''" : Array(repeating: "?", count: codes.count).joined(separator: ", ")
+        let sql = """
+            SELECT r.seq, r.record_id, r.revision, r.status, r.handling_code, v.xml
+            FROM records r JOIN revisions v ON v.seq = r.seq
+            WHERE r.origin_country = ? AND r.seq > ?
+              AND (r.audience = '*' OR instr(r.audience, ?) > 0)
+              AND (r.status = 'withdrawn' OR r.handling_code IN (\(placeholders)))
+            ORDER BY r.seq LIMIT ?
+            """
+        return try await read { db in
+            var values: [(any DatabaseValueConvertible)?] = [origin, cursor, ",\(caller),"]
+            values += codes.map { $0 as (any DatabaseValueConvertible)? }
+            values.append(limit)
+            let entries = try Row.fetchAll(db, sql: sql, arguments: StatementArguments(values)).map(Self.entry)
+            return FeedPage(entries: entries, nextCursor: entries.last?.sequence ?? cursor)
+        }
+    }
+
+    private static func entry(_ row: Row) -> FeedEntry {
+        FeedEntry(sequence: row["seq"], recordId: row["record_id"], revision: row["revision"],
+                  status: RecordStatus(rawValue: row["status"]) ?? .active,
+                  handlingCode: HandlingCode(rawValue: row["handling_code"]) ?? .h3, xml: row["xml"])
+    }
+
+    public func record(id: String) async throws -> StoredRecord? {
+        try await read { db in
+            guard let row = try Row.fetchOne(db, sql: """
+                SELECT r.seq, r.record_id, r.revision, r.status, r.handling_code, r.origin_country, r.audience, v.xml
+                FROM records r JOIN revisions v ON v.seq = r.seq WHERE r.record_id = ?
+                """, arguments: [id]) else { return nil }
+            return StoredRecord(entry: Self.entry(row), origin: row["origin_country"],
+                                audience: Audience.set(row["audience"]))
+        }
+    }
+
+    // MARK: - Pulls
+
+    public func applyPulled(_ records: [IncomingRecord], from peer: String, cursor: String, at: Date,
+                            audit: AuditEntry) async throws -> [RecordOutcome] {
+        try await write { db in
+            let outcomes = try Self.keep(db, records, origin: peer, recipients: .countries([]), batchId: nil,
+                                         source: "feed", at: at)
+            let kept = outcomes.filter { $0.result == .accepted }.count
+            try db.execute(sql: """
+                INSERT INTO pulls (peer, cursor, last_success_at, last_attempt_at, last_error, records_pulled)
+                VALUES (?, ?, ?, ?, NULL, ?)
+                ON CONFLICT (peer) DO UPDATE SET cursor = excluded.cursor, last_success_at = excluded.last_success_at,
+                    last_attempt_at = excluded.last_attempt_at, last_error = NULL,
+                    records_pulled = pulls.records_pulled + excluded.records_pulled
+                """, arguments: [peer, cursor, at.timeIntervalSince1970, at.timeIntervalSince1970, kept])
+            try Self.insertAudit(db, audit, result: nil)
+            return outcomes
+        }
+    }
+
+    public func pullCursor(peer: String) async throws -> String? {
+        try await read { db in try String.fetchOne(db, sql: "SELECT cursor FROM pulls WHERE peer = ?", arguments: [peer]) }
+    }
+
+    public func recordPullFailure(peer: String, error: String, at: Date) async throws {
+        try await write { db in
+            try db.execute(sql: """
+                INSERT INTO pulls (peer, last_attempt_at, last_error) VALUES (?, ?, ?)
+                ON CONFLICT (peer) DO UPDATE SET last_attempt_at = excluded.last_attempt_at,
+                    last_error = excluded.last_error
+                """, arguments: [peer, at.timeIntervalSince1970, error])
+        }
+    }
+
+    // MARK: - Outbox
+
+    public func duePushes(now: Date, limit: Int) async throws -> [OutboxEntry] {
+        try await read { db in
+            try Row.fetchAll(db, sql: """
+                SELECT * FROM outbox WHERE state = 'queued' AND next_attempt_at <= ? ORDER BY next_attempt_at, id LIMIT ?
+                """, arguments: [now.timeIntervalSince1970, limit]).map(Self.outboxEntry)
+        }
+    }
+
+    private static func outboxEntry(_ row: Row) -> OutboxEntry {
+        OutboxEntry(id: row["id"], peer: row["peer"], batchId: row["batch_id"],
+                    state: OutboxEntry.State(rawValue: row["state"]) ?? .queued, attempts: row["attempts"],
+                    nextAttemptAt: Date(timeIntervalSince1970: row["next_attempt_at"]), lastError: row["last_error"],
+                    createdAt: Date(timeIntervalSince1970: row["created_at"]))
+    }
+
+    public func nextPushDue() async throws -> Date? {
+        try await read { db in
+            try Double.fetchOne(db, sql: "SELECT min(next_attempt_at) FROM outbox WHERE state = 'queued'")
+                .map { Date(timeIntervalSince1970: $0) }
+        }
+    }
+
+    public func signedBatch(id: String) async throws -> [UInt8]? {
+        try await read { db in
+            try Data.fetchOne(db, sql: "SELECT signed_batch FROM batches WHERE batch_id = ?", arguments: [id])
+                .map { [UInt8]($0) }
+        }
+    }
+
+    public func recordPushDelivered(id: Int64, receipt: [UInt8], at: Date, audit: AuditEntry) async throws {
+        try await write { db in
+            try db.execute(sql: """
+                UPDATE outbox SET state = 'delivered', attempts = attempts + 1, delivered_at = ?, receipt = ?,
+                    last_error = NULL WHERE id = ?
+                """, arguments: [at.timeIntervalSince1970, Data(receipt), id])
+            try Self.insertAudit(db, audit, result: nil)
+        }
+    }
+
+    public func recordPushFailure(id: Int64, error: String, retryAt: Date?, at: Date) async throws {
+        try await write { db in
+            if let retryAt {
+                try db.execute(sql: """
+                    UPDATE outbox SET attempts = attempts + 1, next_attempt_at = ?, last_error = ? WHERE id = ?
+                    """, arguments: [retryAt.timeIntervalSince1970, error, id])
+            } else {
+                try db.execute(sql: """
+                    UPDATE outbox SET state = 'dead', attempts = attempts + 1, last_error = ? WHERE id = ?
+                    """, arguments: [error, id])
+            }
+        }
+    }
+
+    public func requeueDeadLetters(peer: String?, at: Date) async throws -> Int {
+        try await write { db in
+            try db.execute(sql: """
+                UPDATE outbox SET state = 'queued', attempts = 0, next_attempt_at = ?
+                WHERE state = 'dead' AND (? IS NULL OR peer = ?)
+                """, arguments: [at.timeIntervalSince1970, peer, peer])
+            return db.changesCount
+        }
+    }
+
+    // MARK: - Audit
+
+    public func appendAudit(_ entry: AuditEntry) async throws {
+        try await write { db in try Self.insertAudit(db, entry, result: nil) }
+    }
+
+    private static func insertAudit(_ db: Database, _ entry: AuditEntry, result: String?) throws {
+        try db.execute(sql: """
+            INSERT INTO audit (at, caller_country, caller_fingerprint, action, target, result, detail)
+            VALUES (?, ?, ?, ?, ?, ?, ?)
+            """, arguments: [entry.at.timeIntervalSince1970, entry.callerCountry, entry.callerFingerprint,
+                             entry.action, entry.target, result ?? entry.result, entry.detail])
+    }
+
+    public func audit(since: Date?, peer: String?, limit: Int?) async throws -> [AuditEntry] {
+        try await read { db in
+            try Row.fetchAll(db, sql: """
+                SELECT * FROM audit WHERE (? IS NULL OR at >= ?) AND (? IS NULL OR caller_country = ?)
+                ORDER BY id LIMIT ?
+                """, arguments: [since?.timeIntervalSince1970, since?.timeIntervalSince1970, peer, peer,
+                                 limit ?? -1]).map { row in
+                AuditEntry(id: row["id"], at: Date(timeIntervalSince1970: row["at"]),
+                           callerCountry: row["caller_country"], callerFingerprint: row["caller_fingerprint"],
+                           action: row["action"], target: row["target"], result: row["result"], detail: row["detail"])
+            }
+        }
+    }
+
+    // MARK: - Status
+
+    public func syncStatus(peers: [String]) async throws -> [PeerSyncStatus] {
+        try await read { db in
+            var known = Set(peers)
+            known.formUnion(try String.fetchAll(db, sql: "SELECT DISTINCT peer FROM outbox"))
+            known.formUnion(try String.fetchAll(db, sql: "SELECT peer FROM pulls"))
+            return try known.sorted().map { peer in
+                let outbox = try Row.fetchOne(db, sql: """
+                    SELECT sum(state = 'queued') AS queued, sum(state = 'dead') AS dead,
+                           sum(state = 'delivered') AS delivered,
+                           min(CASE WHEN state = 'queued' THEN created_at END) AS oldest,
+                           max(delivered_at) AS last_push,
+                           (SELECT last_error FROM outbox o2 WHERE o2.peer = ? AND o2.last_error IS NOT NULL
+                            AND o2.state != 'delivered' ORDER BY id DESC LIMIT 1) AS push_error
+                    FROM outbox WHERE peer = ?
+                    """, arguments: [peer, peer])
+                let pull = try Row.fetchOne(db, sql: "SELECT * FROM pulls WHERE peer = ?", arguments: [peer])
+                let pullError: String? = pull?["last_error"]
+                let pushError: String? = outbox?["push_error"]
+                return PeerSyncStatus(
+                    peer: peer, queued: outbox?["queued"] ?? 0, deadLetters: outbox?["dead"] ?? 0,
+                    delivered: outbox?["delivered"] ?? 0,
+                    oldestQueuedAt: (outbox?["oldest"] as Double?).map { Date(timeIntervalSince1970: $0) },
+                    lastPushAt: (outbox?["last_push"] as Double?).map { Date(timeIntervalSince1970: $0) },
+                    lastPullAt: (pull?["last_success_at"] as Double?).map { Date(timeIntervalSince1970: $0) },
+                    pullCursor: pull?["cursor"], recordsPulled: pull?["records_pulled"] ?? 0,
+                    lastError: pushError ?? pullError)
+            }
+        }
+    }
+
+    public func counts(origin: String?) async throws -> StoreCounts {
+        try await read { db in
+            StoreCounts(
+                batches: try Int.fetchOne(db, sql: "SELECT count(*) FROM batches") ?? 0,
+                records: try Int.fetchOne(db, sql: "SELECT count(*) FROM records WHERE ? IS NULL OR origin_country = ?",
+                                          arguments: [origin, origin]) ?? 0,
+                revisions: try Int.fetchOne(db, sql: "SELECT count(*) FROM revisions WHERE ? IS NULL OR origin_country = ?",
+                                            arguments: [origin, origin]) ?? 0,
+                withdrawn: try Int.fetchOne(db, sql: """
+                    SELECT count(*) FROM records WHERE status = 'withdrawn' AND (? IS NULL OR origin_country = ?)
+                    """, arguments: [origin, origin]) ?? 0)
+        }
+    }
+
+    public func recordIds(origin: String?) async throws -> [String] {
+        try await read { db in
+            try String.fetchAll(db, sql: """
+                SELECT record_id FROM records WHERE ? IS NULL OR origin_country = ? ORDER BY record_id
+                """, arguments: [origin, origin])
+        }
+    }
+
+    // MARK: - Plumbing
+
+    private func write<T: Sendable>(_ body: @escaping @Sendable (Database) throws -> T) async throws -> T {
+        do { return try await pool.write(body) } catch { throw StoreError.wrap(error, path: path) }
+    }
+
+    private func read<T: Sendable>(_ body: @escaping @Sendable (Database) throws -> T) async throws -> T {
+        do { return try await pool.read(body) } catch { throw StoreError.wrap(error, path: path) }
+    }
+}
+
+/// Recipients as stored: `*` for every partner, otherwise `,DE,BE,` (so `instr` finds `,DE,`).
+enum Audience {
+    static func text(_ recipients: Recipients) -> String {
+        switch recipients {
+        case .allPartners: return "*"
+        case .countries(let countries): return "," + countries.sorted().joined(separator: ",") + ","
+        }
+    }
+
+    static func set(_ text: String) -> Set<String>? {
+        text == "*" ? nil : Set(text.split(separator: ",").map(String.init))
+    }
+
+    static func union(_ a: String, _ b: String) -> String {
+        guard let left = set(a), let right = set(b) else { return "*" }
+        return text(.countries(Array(left.union(right))))
+    }
+}
+
+/// A storage failure, with the SQLite result code where there is one. Never carries record content: GRDB's
+/// errors leave statement arguments out of their descriptions unless asked.
+public struct StoreError: Error, Sendable, CustomStringConvertible, Equatable {
+    public var code: String
+    public var message: String
+    public var path: String
+
+    static func wrap(_ error: any Error, path: String) -> any Error {
+        if error is StoreError || error is CancellationError { return error }
+        if let database = error as? DatabaseError {
+            return StoreError(code: "sqlite-\(database.resultCode.rawValue)",
+                              message: database.message ?? "\(database.resultCode)", path: path)
+        }
+        return StoreError(code: "store", message: "\(error)", path: path)
+    }
+
+    public var description: String { "\(path): store error \(code): \(message)" }
+    public static func == (lhs: StoreError, rhs: StoreError) -> Bool { lhs.code == rhs.code }
+}
