@@ -1,7 +1,10 @@
-// swift-tools-version:6.0
+// swift-tools-version:6.1
 // FWX: exchange of records on illegal fireworks between European police nodes.
 // Layers, lowest first: C libraries (CLibXML2), the record model and business rules (FWXModel, pure Swift, no I/O),
-// XML parsing and validation over libxml2 (FWXXML), transforms and synthetic data (FWXConvert), the `fwx` CLI.
+// XML parsing and validation over libxml2 (FWXXML), signatures over libxmlsec1 (FWXSigning), transforms and synthetic
+// data (FWXConvert); above them the node's store (FWXStore, SQLite through GRDB), the HTTPS client over libcurl
+// (FWXClient) and the exchange node (FWXNode: Hummingbird 2 with NIOSSL, services under swift-service-lifecycle);
+// the `fwx` CLI on top.
 import PackageDescription
 
 let swiftSettings: [SwiftSetting] = [
@@ -20,11 +23,23 @@ let package = Package(
     platforms: [.macOS(.v14)],
     products: [
         .library(name: "FWX", targets: ["FWXModel", "FWXXML", "FWXSigning", "FWXConvert"]),
+        .library(name: "FWXNode", targets: ["FWXStore", "FWXClient", "FWXNode"]),
         .executable(name: "fwx", targets: ["fwx"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
         .package(url: "https://github.com/jpsim/Yams.git", from: "6.2.2"),
+        // The node. Hummingbird's swift-configuration trait is off: FWX reads its own YAML configuration.
+        .package(url: "https://github.com/hummingbird-project/hummingbird.git", from: "2.28.1",
+                 traits: ["FullFoundation"]),
+        .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),
+        .package(url: "https://github.com/apple/swift-http-types.git", from: "1.8.0"),
+        .package(url: "https://github.com/apple/swift-nio-ssl.git", from: "2.37.6"),
+        .package(url: "https://github.com/groue/GRDB.swift.git", from: "7.10.0"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
+        .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
+        .package(url: "https://github.com/apple/swift-metrics.git", from: "2.13.0"),
+        .package(url: "https://github.com/swift-server/swift-prometheus.git", from: "2.4.1"),
     ],
     targets: [
         .systemLibrary(
@@ -36,6 +51,11 @@ let package = Package(
             name: "CXMLSec",
             pkgConfig: "xmlsec1-openssl",
             providers: [.apt(["libxmlsec1-dev", "libssl-dev"])]
+        ),
+        .systemLibrary(
+            name: "CCurl",
+            pkgConfig: "libcurl",
+            providers: [.apt(["libcurl4-openssl-dev"])]
         ),
         .target(
             name: "FWXModel",
@@ -56,10 +76,39 @@ let package = Package(
             dependencies: ["FWXModel", "FWXXML", .product(name: "Yams", package: "Yams")],
             swiftSettings: swiftSettings
         ),
+        .target(
+            name: "FWXStore",
+            dependencies: ["FWXModel", .product(name: "GRDB", package: "GRDB.swift")],
+            swiftSettings: swiftSettings
+        ),
+        .target(
+            name: "FWXClient",
+            dependencies: ["CCurl", "FWXModel"],
+            swiftSettings: swiftSettings
+        ),
+        .target(
+            name: "FWXNode",
+            dependencies: [
+                "FWXModel", "FWXXML", "FWXSigning", "FWXConvert", "FWXStore", "FWXClient", "CXMLSec",
+                .product(name: "Yams", package: "Yams"),
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HummingbirdTLS", package: "hummingbird"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+                .product(name: "HTTPTypes", package: "swift-http-types"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
+            ],
+            swiftSettings: swiftSettings
+        ),
         .executableTarget(
             name: "fwx",
             dependencies: [
-                "FWXModel", "FWXXML", "FWXSigning", "FWXConvert",
+                "FWXModel", "FWXXML", "FWXSigning", "FWXConvert", "FWXStore", "FWXClient", "FWXNode",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: swiftSettings
@@ -67,7 +116,7 @@ let package = Package(
         .testTarget(
             name: "FWXTests",
             // fwx is a dependency so that `swift build --build-tests` builds the binary the CLI tests run.
-            dependencies: ["FWXModel", "FWXXML", "FWXSigning", "FWXConvert", "fwx"],
+            dependencies: ["FWXModel", "FWXXML", "FWXSigning", "FWXConvert", "FWXStore", "FWXClient", "FWXNode", "fwx"],
             swiftSettings: swiftSettings
         ),
     ]

@@ -34,10 +34,14 @@ public struct SyntheticBatchConfiguration: Sendable {
     /// Plant known rule violations (see ``SyntheticBatchGenerator/plantedRules``), one in every `errorEvery` records.
     public var withErrors: Bool
     public var errorEvery: Int
+    /// The number in the first seizure's and the first shipment's record id; give consecutive batches
+    /// non-overlapping ranges so that their records are distinct (ids are numbered, not random).
+    public var firstNumber: Int
 
     public init(records: Int, seed: UInt64 = 1, sender: String = "NL", asOf: String = "2026-11-01",
                 sequenceNumber: UInt64 = 1, recipients: Recipients = .allPartners, withErrors: Bool = false,
-                errorEvery: Int = 10) {
+                errorEvery: Int = 10, firstNumber: Int = 1) {
+        self.firstNumber = max(1, firstNumber)
         self.records = records
         self.seed = seed
         self.sender = sender
@@ -88,6 +92,8 @@ public struct SyntheticBatchGenerator {
         self.configuration = configuration
         self.random = SeededRandom(seed: configuration.seed)
         self.asOfDay = day
+        seizureCounter = configuration.firstNumber - 1
+        shipmentCounter = configuration.firstNumber - 1
     }
 
     /// The batch header.

@@ -62,6 +62,21 @@ public struct BatchXMLWriter {
         try flushIfNeeded()
     }
 
+    /// Appends a record already written by ``fragment(for:)`` (as a node keeps records to serve them again).
+    public mutating func writeRecordXML(_ fragment: String) throws {
+        buffer += fragment
+        try flushIfNeeded()
+    }
+
+    /// One record as it appears inside `Records` (indented, no namespace declaration of its own).
+    public static func fragment(for record: Record) -> String {
+        var text = ""
+        var writer = BatchXMLWriter(flushThreshold: 0) { text += $0 }
+        // Writing to a String cannot fail.
+        try! writer.writeRecord(record)
+        return text
+    }
+
     /// Closes `Records` and the root element, and hands over what is left.
     public mutating func finish() throws {
         buffer += "  </Records>\n</Batch>\n"

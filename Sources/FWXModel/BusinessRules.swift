@@ -51,6 +51,21 @@ public enum RuleID {
     /// Receipts: the receipt does not acknowledge the batch it is checked against.
     public static let receiptMismatch = "FWX-G009"
 
+    /// Exchange: a batch id names one batch; the same id with different content is refused.
+    public static let batchIdReused = "FWX-N001"
+    /// Exchange: a sender's sequence number names one batch.
+    public static let sequenceReused = "FWX-N002"
+    /// Exchange: the batch's sender is the calling node's country.
+    public static let senderNotCaller = "FWX-N003"
+    /// Exchange: a request fits the node's limits (body size, records per batch).
+    public static let requestTooLarge = "FWX-N004"
+    /// Exchange: the caller's TLS client certificate is trusted, valid and not revoked.
+    public static let callerCertificate = "FWX-N005"
+    /// Exchange: a peer stays within its requests per minute.
+    public static let rateLimited = "FWX-N006"
+    /// Exchange: the caller may see the record (recipients and handling code).
+    public static let notEntitled = "FWX-N007"
+
     /// Every rule id with its severity and a one-line summary (the table in docs/rules.md is generated from it).
     public static let catalogue: [(id: String, severity: Severity, summary: String)] = [
         (notWellFormed, .error, "The document is well-formed XML in UTF-8 (or a declared encoding)."),
@@ -82,6 +97,13 @@ public enum RuleID {
         (signerCountry, .error, "The signer certificate's country (subject C) is the document's sender country."),
         (signatureAlgorithm, .error, "RSA-SHA256 with keys of 2048 bits or more, or ECDSA P-256 with SHA-256; digests SHA-256."),
         (receiptMismatch, .error, "A receipt names the batch's BatchId and the SHA-256 of its exclusive canonical form."),
+        (batchIdReused, .error, "A batch id names one batch: resending the same signed batch returns its receipt, a different batch under a used id is refused (HTTP 409)."),
+        (sequenceReused, .error, "A sender's (country, agency) sequence number names one batch; a different batch reusing it is refused (HTTP 409)."),
+        (senderNotCaller, .error, "The batch's sender country is the country of the calling node's verified TLS client certificate (HTTP 403)."),
+        (requestTooLarge, .error, "A request body stays within the node's maxBodyBytes and a batch within maxRecordsPerBatch (HTTP 413)."),
+        (callerCertificate, .error, "The caller's TLS client certificate chains to a trusted CA, is within its validity period and is not revoked."),
+        (rateLimited, .error, "A peer makes no more requests per minute than the node allows it (HTTP 429)."),
+        (notEntitled, .error, "A record is given only to a node among its recipients whose configuration allows its handling code."),
         (netShareImplausible, .warning, "A net explosive quantity above 70% of the gross mass is implausible for fireworks (packaging weighs)."),
         (categoryDivisionUnusual, .warning, "The hazard division (given, or implied by the UN number) is unusual for the item's CE category."),
         (itemHSCodeNotExplosive, .warning, "An item's HS code is normally in heading 3601-3604 (explosives, fireworks)."),

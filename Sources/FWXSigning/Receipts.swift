@@ -37,6 +37,18 @@ public struct ReceiptIssuer: Sendable {
         return (receipt, signed)
     }
 
+    /// A signed receipt from what the receiving node already knows of the batch (its id, sender and the SHA-256 of
+    /// its exclusive canonical form, e.g. from ``SignatureReport/documentDigest``), without parsing it again.
+    public func issue(batchId: String, sender: NodeIdentity, digest: String, outcomes: [RecordOutcome],
+                      receivedAt: Date = Date(), receiptId: String = UUID().uuidString.lowercased()) throws
+        -> (receipt: Receipt, xml: [UInt8])
+    {
+        let receipt = Receipt(receiptId: receiptId, batchId: batchId, batchSender: sender, batchDigest: digest,
+                              receivedAt: ISOTime.timestamp(epochSeconds: Int(receivedAt.timeIntervalSince1970)),
+                              receivingNode: node, outcomes: outcomes)
+        return (receipt, try signer.sign(Array(receipt.xml.utf8), name: "receipt for \(batchId)"))
+    }
+
     /// Record ids and revisions of a batch, in order.
     static func records(of root: xmlNodePtr) -> [(id: String, revision: Int)] {
         guard let records = Nodes.elementChildren(root).first(where: { Nodes.name($0) == "Records" }) else { return [] }
@@ -79,6 +91,31 @@ public enum ReceiptReader {
                        receivingNode: NodeIdentity(country: try field(["ReceivingNode", "Country"]),
                                                    agencyId: try field(["ReceivingNode", "AgencyId"])),
                        outcomes: outcomes)
+    }
+
+    /// Why `receipt` does not acknowledge the batch `batchId` whose canonical SHA-256 is `digest`, or nil.
+    public static func mismatch(_ receipt: Receipt, batchId: String, digest: String) -> String? {
+        if receipt.batchId != batchId { return "the receipt is for batch \(receipt.batchId), not \(batchId)" }
+        if receipt.batchDigest != digest {
+            return "the receipt's BatchDigest does not match batch \(batchId): the partner accepted different bytes"
+        }
+        return nil
+    }
+
+    /// The batch id of a signed batch and the SHA-256 (hex) of its exclusive canonical form, from one parse.
+    public static func batchIdentity(of bytes: [UInt8], name: String) throws -> (batchId: String, digest: String) {
+        try XMLSec.ensureInitialised()
+        let batch = try SignedDocument(bytes: bytes, name: name)
+        guard let root = batch.root, Nodes.name(root) == "Batch", let batchId = Nodes.fwxText(root, ["Header", "BatchId"]) else {
+            throw FWXError(.usage, "\(name) is not an FWX batch with a BatchId", location: name)
+        }
+        return (batchId, SHA256Hex.of(batch.exclusiveCanonical()))
+    }
+
+    /// SHA-256 (hex) of a signed document's exclusive canonical form, as receipts name it.
+    public static func canonicalDigest(of bytes: [UInt8], name: String) throws -> String {
+        try XMLSec.ensureInitialised()
+        return SHA256Hex.of(try SignedDocument(bytes: bytes, name: name).exclusiveCanonical())
     }
 
     /// Why `receipt` does not acknowledge exactly the signed batch `bytes`, or nil when it does.

@@ -7,6 +7,9 @@ public struct SignatureReport: Sendable {
     public var findings: [Finding]
     /// The signer's certificate, when one was found in KeyInfo.
     public var signer: Certificate?
+    /// SHA-256 (hex) of the document's exclusive canonical form, what receipts name; set when the verifier's
+    /// ``SignatureVerifier/computesDigest`` is on and the signature's form was acceptable.
+    public var documentDigest: String?
     public var isValid: Bool { !findings.contains { $0.severity == .error } }
 }
 
@@ -23,6 +26,9 @@ public struct SignatureVerifier: Sendable {
     public var countryByFingerprint: [String: String]
     /// "Now" for validity checks (seconds since 1970); the clock when nil.
     public var now: Double?
+    /// Also computes ``SignatureReport/documentDigest`` from the same parse (a node receiving a batch needs it for
+    /// the receipt; computing it here saves parsing the document twice).
+    public var computesDigest = false
 
     public init(trustStore: TrustStore, countryByFingerprint: [String: String] = [:], now: Double? = nil) {
         self.trustStore = trustStore
@@ -121,6 +127,7 @@ public struct SignatureVerifier: Sendable {
                 keyInfo)
         }
 
+        if computesDigest { report.documentDigest = SHA256Hex.of(document.exclusiveCanonical()) }
         if let problem = try Self.verifySignatureValue(of: document, with: signer) {
             add(RuleID.signatureInvalid, problem, signature)
         }

@@ -24,11 +24,7 @@ public struct TrustStore: Sendable {
         var certificates: [Certificate] = []
         var crls: [RevocationList] = []
         for name in names where [".pem", ".crt", ".crl"].contains(where: { name.hasSuffix($0) }) {
-            let path = directory + "/" + name
-            guard let data = FileManager.default.contents(atPath: path) else {
-                throw FWXError(.io, "cannot read \(path)", location: path)
-            }
-            let objects = try Certificate.read(pem: [UInt8](data), name: path)
+            let objects = try Self.objects(inFile: directory + "/" + name)
             certificates += objects.certificates
             crls += objects.crls
         }
@@ -36,6 +32,14 @@ public struct TrustStore: Sendable {
             throw FWXError(.io, "trust store \(directory) holds no CA certificate", location: directory)
         }
         self.init(certificates: certificates, revocationLists: crls)
+    }
+
+    /// The certificates and CRLs of one PEM file.
+    static func objects(inFile path: String) throws -> (certificates: [Certificate], crls: [RevocationList]) {
+        guard let data = FileManager.default.contents(atPath: path) else {
+            throw FWXError(.io, "cannot read \(path)", location: path)
+        }
+        return try Certificate.read(pem: [UInt8](data), name: path)
     }
 
     /// The OpenSSL verification error for `leaf` with `intermediates`, at `time` (seconds since 1970).

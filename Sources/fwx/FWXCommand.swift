@@ -1,5 +1,8 @@
 import ArgumentParser
+import FWXClient
 import FWXModel
+import FWXNode
+import FWXStore
 import Foundation
 
 /// The `fwx` command: validate, convert and generate FWX batches.
@@ -16,7 +19,8 @@ struct FWXCommand: AsyncParsableCommand {
             2 usage or I/O error.
             """,
         subcommands: [ValidateCommand.self, SignCommand.self, VerifyCommand.self, ReceiptCommand.self, ConvertCommand.self, GenerateCommand.self,
-                      RulesCommand.self])
+                      RulesCommand.self, ServeCommand.self, SendCommand.self, PullCommand.self, StatusCommand.self,
+                      AuditCommand.self, DemoCommand.self])
 
     static func main() async {
         do {
@@ -26,7 +30,12 @@ struct FWXCommand: AsyncParsableCommand {
             } else {
                 try command.run()
             }
-        } catch let error as FWXError {
+        } catch let error as ConfigurationError {
+            FileHandle.standardError.write(Data("fwx: configuration refused:\n\(error)\n".utf8))
+            Foundation.exit(ExitStatus.usageOrIO)
+        } catch let error where error is FWXError || error is HTTPSClientError || error is PeerExchangeError
+                    || error is StoreError {
+            // FWX's own errors say what went wrong and where; usage, I/O, TLS or store trouble all exit 2.
             FileHandle.standardError.write(Data("fwx: error: \(error)\n".utf8))
             Foundation.exit(ExitStatus.usageOrIO)
         } catch {

@@ -24,6 +24,9 @@ struct GenerateCommand: AsyncParsableCommand {
     @Option(help: "Per-sender sequence number of the batch.")
     var sequence: UInt64 = 1
 
+    @Option(help: "Number in the first record ids (NL-SZ-2026-0001001 …); give batches disjoint ranges.")
+    var firstNumber: Int = 1
+
     @Option(help: "Recipient countries, comma-separated; all partners when absent.")
     var recipients: String?
 
@@ -38,6 +41,7 @@ struct GenerateCommand: AsyncParsableCommand {
 
     func validate() throws {
         guard records >= 0 else { throw ValidationError("--records must be 0 or more") }
+        guard (1...9_000_000).contains(firstNumber) else { throw ValidationError("--first-number must be 1 to 9000000") }
         guard CountryCode.normalize(sender) != nil else {
             throw ValidationError("--sender \(sender) is not an ISO 3166-1 alpha-2 country code")
         }
@@ -54,7 +58,7 @@ struct GenerateCommand: AsyncParsableCommand {
         } ?? .allPartners
         var generator = try SyntheticBatchGenerator(SyntheticBatchConfiguration(
             records: records, seed: seed, sender: CountryCode.normalize(sender)!, asOf: asOf,
-            sequenceNumber: sequence, recipients: recipientList, withErrors: withErrors))
+            sequenceNumber: sequence, recipients: recipientList, withErrors: withErrors, firstNumber: firstNumber))
         let out = try AtomicOutput(path: output)
         do {
             var writer = BatchXMLWriter { try out.write($0) }

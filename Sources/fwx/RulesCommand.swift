@@ -16,6 +16,7 @@ enum RulesTable {
         var lines = ["| Rule | Severity | Layer | What it checks |", "|---|---|---|---|"]
         for rule in RuleID.catalogue {
             let layer = rule.id.hasPrefix("FWX-P") ? "parser" : rule.id.hasPrefix("FWX-S") ? "schema"
+                : rule.id.hasPrefix("FWX-N") ? "exchange"
                 : rule.id.hasPrefix("FWX-G") ? "signature" : "business rule"
             lines.append("| \(rule.id) | \(rule.severity.rawValue) | \(layer) | \(rule.summary) |")
         }

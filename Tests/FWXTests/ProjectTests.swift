@@ -91,4 +91,30 @@ struct ProjectTests {
         #expect(written.contains("<Country>GR</Country>"))
         #expect(!written.contains(">el<") && !written.contains(">EL<"))
     }
+
+    @Test("docs/openapi.yaml describes every route the node registers, and nothing else")
+    func openAPIMatchesRoutes() throws {
+        let server = try String(contentsOf: Self.root.appendingPathComponent("Sources/FWXNode/NodeServer.swift"),
+                                encoding: .utf8)
+        let spec = try String(contentsOf: Self.root.appendingPathComponent("docs/openapi.yaml"), encoding: .utf8)
+        let routePattern = try Regex(#"router\.(get|post|put|delete)\("([^"]+)""#)
+        var routes: Set<String> = []
+        for match in server.matches(of: routePattern) {
+            let method = String(match.output[1].substring ?? "")
+            // Hummingbird's :name is OpenAPI's {name}.
+            let path = String(match.output[2].substring ?? "").replacing(try Regex(#":([A-Za-z]+)"#)) { "{\($0.output[1].substring ?? "")}" }
+            routes.insert("\(method) \(path)")
+        }
+        #expect(routes.count >= 5, "routes not found in NodeServer.swift")
+        var documented: Set<String> = []
+        var currentPath: String?
+        for line in spec.split(separator: "\n", omittingEmptySubsequences: false) {
+            if line.hasPrefix("  /") { currentPath = String(line.dropFirst(2).dropLast()) }
+            else if !line.hasPrefix(" ") { currentPath = nil }
+            else if let path = currentPath, let method = ["get", "post", "put", "delete"].first(where: { line == "    \($0):" }) {
+                documented.insert("\(method) \(path)")
+            }
+        }
+        #expect(routes == documented, "routes \(routes.sorted()) vs documented \(documented.sorted())")
+    }
 }

@@ -1,0 +1,221 @@
+public import FWXModel
+public import FWXXML
+public import FWXSigning
+public import FWXStore
+import FWXConvert
+import Foundation
+
+/// What happened to a batch a caller submitted; the server turns it into an HTTP answer.
+public enum IntakeOutcome: Sendable {
+    /// Stored now; answer 200 with the signed receipt.
+    case accepted(batchId: String, receipt: [UInt8], outcomes: [RecordOutcome])
+    /// Stored before (same id, same content); answer 200 with the same receipt.
+    case duplicate(batchId: String, receipt: [UInt8])
+    /// The document or its signature is not acceptable; answer 422 with the findings.
+    case invalid(ValidationReport)
+    /// The batch says it comes from another country than the caller's; answer 403.
+    case forbidden(rule: String, message: String)
+    /// The batch id or sequence number is used by another batch; answer 409.
+    case conflict(rule: String, message: String)
+    /// More records than the node accepts in one batch; answer 413.
+    case tooLarge(rule: String, message: String)
+
+    /// The audit result word for this outcome.
+    var auditResult: String {
+        switch self {
+        case .accepted: return "ok"
+        case .duplicate: return "duplicate"
+        case .invalid: return "422 invalid"
+        case .forbidden(let rule, _): return "403 \(rule)"
+        case .conflict(let rule, _): return "409 \(rule)"
+        case .tooLarge(let rule, _): return "413 \(rule)"
+        }
+    }
+}
+
+/// Takes in a signed batch the way a node must: the signature (with the signer's chain, revocation and country)
+/// and the content (schema and business rules) are checked in parallel, each on its own thread; the sender must
+/// be the caller; then the batch and its records are kept in one transaction together with the signed receipt.
+public struct BatchIntake: Sendable {
+    public let node: NodeIdentity
+    public let store: any NodeStore
+    public let receipts: ReceiptIssuer
+    public internal(set) var checker: SignedBatchChecker
+
+    public init(node: NodeIdentity, store: any NodeStore, trustStore: TrustStore, signer: DocumentSigner,
+                maxRecordsPerBatch: Int) {
+        self.node = node
+        self.store = store
+        checker = SignedBatchChecker(trustStore: trustStore, maxRecordsPerBatch: maxRecordsPerBatch)
+        receipts = ReceiptIssuer(signer: signer, node: node)
+    }
+
+    /// Checks and keeps `bytes` from `caller`; `pushTo` lists the peers to forward an accepted batch to.
+    public func submit(_ bytes: [UInt8], caller: CallerIdentity, pushTo: @Sendable (BatchHeader, [IncomingRecord]) -> [String],
+                       name: String = "batch") async throws -> IntakeOutcome {
+        let receivedAt = Date()
+        let checked = try await checker.check(bytes, name: name)
+        switch checked {
+        case .refused(let outcome, let header):
+            if let header, header.sender.country != caller.country { return Self.forbidden(header, caller) }
+            return outcome
+        case .checked(let header, let records, let digest):
+            if header.sender.country != caller.country { return Self.forbidden(header, caller) }
+            let submission = BatchSubmission(
+                batchId: header.batchId, sender: header.sender, sequenceNumber: header.sequenceNumber,
+                recipients: header.recipients, digest: digest, signedBatch: bytes, records: records, caller: caller,
+                receivedAt: receivedAt, pushTo: pushTo(header, records))
+            let audit = AuditEntry(at: receivedAt, callerCountry: caller.country, callerFingerprint: caller.fingerprint,
+                                   action: "batch-in", target: header.batchId, result: "ok",
+                                   detail: "\(records.count) records")
+            let receipts = self.receipts
+            let result = try await store.ingest(submission, audit: audit) { outcomes in
+                try receipts.issue(batchId: header.batchId, sender: header.sender, digest: digest,
+                                   outcomes: outcomes, receivedAt: receivedAt).xml
+            }
+            switch result {
+            case .accepted(let receipt, let outcomes):
+                return .accepted(batchId: header.batchId, receipt: receipt, outcomes: outcomes)
+            case .duplicate(let receipt):
+                return .duplicate(batchId: header.batchId, receipt: receipt)
+            case .conflict(let conflict):
+                return .conflict(rule: conflict.rule, message: conflict.message)
+            }
+        }
+    }
+
+    private static func forbidden(_ header: BatchHeader, _ caller: CallerIdentity) -> IntakeOutcome {
+        .forbidden(rule: RuleID.senderNotCaller,
+                   message: "the batch says it comes from \(header.sender.country), but the caller's certificate is "
+                       + "for \(caller.country); a node accepts batches only from their sender")
+    }
+
+    /// Checks a signed batch without keeping it (see ``SignedBatchChecker``).
+    public func check(_ bytes: [UInt8], name: String, ignoring: Set<String> = []) async throws
+        -> SignedBatchChecker.CheckResult
+    {
+        try await checker.check(bytes, name: name, ignoring: ignoring)
+    }
+}
+
+/// Checks a signed batch before anything is done with it: the signature (signer chain, validity, revocation,
+/// country) and the content (schema and business rules) in parallel, each on its own thread; reads the header
+/// and the records (as ``IncomingRecord``s with their canonical XML) in the same pass.
+public struct SignedBatchChecker: Sendable {
+    public var verifier: SignatureVerifier
+    public var maxRecordsPerBatch: Int
+    /// "Now" for validation rules (seconds since 1970); the clock when nil.
+    public var now: Double?
+
+    /// - Parameter trustStore: the CAs the signer must chain to (with CRLs).
+    public init(trustStore: TrustStore, maxRecordsPerBatch: Int) {
+        var verifier = SignatureVerifier(trustStore: trustStore)
+        verifier.computesDigest = true
+        self.verifier = verifier
+        self.maxRecordsPerBatch = maxRecordsPerBatch
+    }
+
+    /// The result of checking a signed document before anything is stored.
+    public enum CheckResult: Sendable {
+        case checked(header: BatchHeader, records: [IncomingRecord], digest: String)
+        /// Refused, with the header when it could be read.
+        case refused(IntakeOutcome, header: BatchHeader?)
+    }
+
+    /// Verifies the signature and validates and reads the content of a signed batch, in parallel.
+    /// `ignoring` drops findings of those rules (a feed page is a cut of a record stream, so links to records
+    /// outside the page are expected there).
+    public func check(_ bytes: [UInt8], name: String, ignoring: Set<String> = []) async throws -> CheckResult {
+        let verifier = self.verifier
+        let signatureTask = Task.detached { Result { try verifier.verify(bytes, name: name) } }
+        let maxRecords = maxRecordsPerBatch
+        let now = self.now
+        let reading = try await Task.detached { () throws -> ReadResult in
+            let collected = Collected()
+            let reader = ValidatingBatchReader(now: now)
+            do {
+                let report = try reader.read(ByteSource(bytes: bytes, name: name), header: { collected.header = $0 },
+                                             record: { record in
+                    guard collected.records.count < maxRecords else { throw TooManyRecords() }
+                    var record = record
+                    let code = record.handlingCode ?? collected.header?.defaultHandlingCode ?? .h3
+                    record.setHandlingCode(code)
+                    collected.records.append(IncomingRecord(
+                        recordId: record.recordId, revision: record.revision, kind: record.kind,
+                        status: record.status, handlingCode: code, xml: BatchXMLWriter.fragment(for: record)))
+                })
+                return ReadResult(report: report, header: collected.header, records: collected.records)
+            } catch is TooManyRecords {
+                return ReadResult(report: nil, header: collected.header, records: [])
+            }
+        }.value
+        let signature = try await signatureTask.value
+        guard var report = reading.report else {
+            return .refused(.tooLarge(rule: RuleID.requestTooLarge,
+                                      message: "the batch has more than \(maxRecords) records, the most this node "
+                                          + "accepts in one batch; split it into sequenced batches"),
+                            header: reading.header)
+        }
+        if !ignoring.isEmpty {
+            let dropped = report.findings.filter { ignoring.contains($0.rule) && $0.severity == .error }.count
+            report.findings.removeAll { ignoring.contains($0.rule) }
+            report.errorCount -= dropped
+        }
+        var validation = ValidationReport(file: report.file, findings: report.findings, errorCount: report.errorCount,
+                                          warningCount: report.warningCount, findingsNotShown: report.findingsNotShown,
+                                          records: report.records, bytes: report.bytes)
+        // A document that is not well-formed XML has no signature worth reporting on.
+        if !validation.findings.contains(where: { $0.rule.hasPrefix("FWX-P") }) {
+            let signatureReport = try signature.get()
+            let errors = signatureReport.findings.filter { $0.severity == .error }.count
+            validation.findings = (signatureReport.findings + validation.findings)
+                .sorted { ($0.location.line, $0.location.column) < ($1.location.line, $1.location.column) }
+            validation.errorCount += errors
+            if validation.isValid, let header = reading.header, let digest = signatureReport.documentDigest {
+                return .checked(header: header, records: reading.records, digest: digest)
+            }
+        }
+        if validation.isValid {
+            // Valid content and signature but no digest or header: cannot happen with a well-formed batch.
+            validation.findings.append(Finding(severity: .error, rule: RuleID.schema, message: "the batch has no header",
+                                               location: SourceLocation(file: name, line: 1, column: 1), xpath: ""))
+            validation.errorCount += 1
+        }
+        return .refused(.invalid(validation), header: reading.header)
+    }
+}
+
+private struct TooManyRecords: Error {}
+
+private struct ReadResult: Sendable {
+    var report: BatchReadReport?
+    var header: BatchHeader?
+    var records: [IncomingRecord]
+}
+
+/// What the reader's callbacks collect; they run one at a time on the reading thread.
+private final class Collected: @unchecked Sendable {
+    var header: BatchHeader?
+    var records: [IncomingRecord] = []
+}
+
+extension Record {
+    /// `seizure` or `shipment`.
+    var kind: String {
+        switch self {
+        case .seizure: return "seizure"
+        case .shipment: return "shipment"
+        }
+    }
+
+    mutating func setHandlingCode(_ code: HandlingCode) {
+        switch self {
+        case .seizure(var record):
+            record.handlingCode = code
+            self = .seizure(record)
+        case .shipment(var record):
+            record.handlingCode = code
+            self = .shipment(record)
+        }
+    }
+}

@@ -1,0 +1,63 @@
+import Prometheus
+import FWXStore
+import Foundation
+
+/// The node's metrics in Prometheus text format (GET /metrics). Each node has its own registry, so several nodes
+/// in one process (tests, `fwx demo`) keep separate figures.
+public final class NodeMetrics: Sendable {
+    let registry = PrometheusCollectorRegistry()
+
+    public init() {}
+
+    /// A batch submitted to this node, by result (`accepted`, `duplicate`, `invalid`, `forbidden`, `conflict`,
+    /// `too-large`).
+    func batchIn(_ result: String) {
+        registry.makeCounter(name: "fwx_batches_in_total", labels: [("result", result)]).increment()
+    }
+
+    /// Records taken in, by outcome (`accepted`, `superseded`, `rejected`) and path (`push`, `pull`).
+    func recordsIn(_ outcome: String, via path: String, count: Int) {
+        guard count > 0 else { return }
+        registry.makeCounter(name: "fwx_records_in_total", labels: [("outcome", outcome), ("via", path)])
+            .increment(by: Int64(count))
+    }
+
+    /// Batches pushed to a peer and acknowledged with a receipt.
+    func batchOut(peer: String) {
+        registry.makeCounter(name: "fwx_batches_out_total", labels: [("peer", peer)]).increment()
+    }
+
+    /// Records handed to a peer (feed pages and single-record reads).
+    func recordsOut(peer: String, count: Int) {
+        registry.makeCounter(name: "fwx_records_out_total", labels: [("peer", peer)]).increment(by: Int64(count))
+    }
+
+    /// A refused request or delivery, by rule id or reason.
+    func refusal(_ reason: String) {
+        registry.makeCounter(name: "fwx_refusals_total", labels: [("reason", reason)]).increment()
+    }
+
+    /// A failed push or pull attempt towards a peer.
+    func syncFailure(peer: String, direction: String) {
+        registry.makeCounter(name: "fwx_sync_failures_total", labels: [("peer", peer), ("direction", direction)])
+            .increment()
+    }
+
+    /// The text for a scrape, with per-peer queue lengths and lag read from the store now.
+    func exposition(status: [PeerSyncStatus], counts: StoreCounts, now: Date = Date()) -> [UInt8] {
+        for peer in status {
+            registry.makeGauge(name: "fwx_outbox_queue_length", labels: [("peer", peer.peer)]).set(Double(peer.queued))
+            registry.makeGauge(name: "fwx_outbox_dead_letters", labels: [("peer", peer.peer)])
+                .set(Double(peer.deadLetters))
+            let pushLag = peer.oldestQueuedAt.map { now.timeIntervalSince($0) } ?? 0
+            registry.makeGauge(name: "fwx_push_lag_seconds", labels: [("peer", peer.peer)]).set(max(0, pushLag))
+            if let lastPull = peer.lastPullAt {
+                registry.makeGauge(name: "fwx_pull_age_seconds", labels: [("peer", peer.peer)])
+                    .set(max(0, now.timeIntervalSince(lastPull)))
+            }
+        }
+        registry.makeGauge(name: "fwx_store_records", labels: []).set(Double(counts.records))
+        registry.makeGauge(name: "fwx_store_batches", labels: []).set(Double(counts.batches))
+        return registry.emitToBuffer()
+    }
+}

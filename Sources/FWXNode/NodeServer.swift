@@ -1,0 +1,317 @@
+public import Hummingbird
+import HummingbirdTLS
+public import NIOCore
+import NIOSSL
+import FWXModel
+import FWXXML
+import FWXSigning
+import FWXStore
+import Foundation
+import Logging
+public import HTTPTypes
+
+/// The request context of the node's server: the channel, so that handlers can ask TLS who is calling.
+public struct NodeRequestContext: RequestContext {
+    public var coreContext: CoreRequestContextStorage
+    let channel: any Channel
+
+    public init(source: ApplicationRequestContextSource) {
+        coreContext = .init(source: source)
+        channel = source.channel
+    }
+
+    /// Bodies are collected by the handlers themselves, up to the node's configured limit.
+    public var maxUploadSize: Int { Int.max }
+}
+
+/// The node's HTTPS API (docs/openapi.yaml) on Hummingbird 2 over NIOSSL: TLS 1.2 or newer, a client certificate
+/// required and checked by FWX itself (chain to the caller's country's CA, validity, CRLs); the caller's country
+/// comes from that certificate, never from the request.
+public struct NodeServer: Sendable {
+    public let node: ExchangeNode
+
+    public init(node: ExchangeNode) { self.node = node }
+
+    /// The Hummingbird application, ready to run as a service. `onRunning` gets the bound port (useful with port 0).
+    public func application(onRunning: @escaping @Sendable (Int) async -> Void = { _ in }) throws
+        -> some ApplicationProtocol
+    {
+        let configuration = node.configuration
+        var tls = TLSConfiguration.makeServerConfiguration(
+            certificateChain: try NIOSSLCertificate.fromPEMFile(configuration.tls.certificate).map { .certificate($0) },
+            privateKey: .privateKey(try NIOSSLPrivateKey(file: configuration.tls.key, format: .pem)))
+        tls.minimumTLSVersion = .tlsv12
+        tls.certificateVerification = .noHostnameVerification
+        tls.trustRoots = .certificates(try node.trustStore.certificates.map {
+            try NIOSSLCertificate(bytes: $0.der, format: .der)
+        })
+        tls.sendCANameList = true
+        let node = self.node
+        let channelConfiguration = TLSChannelConfiguration(tlsConfiguration: tls) { certificates in
+            await Self.verifyCaller(certificates, node: node)
+        }
+        let router = Router(context: NodeRequestContext.self)
+        Routes(node: node).register(on: router)
+        return Application(
+            router: router,
+            server: try .tls(.http1(), configuration: channelConfiguration),
+            configuration: .init(address: .hostname(configuration.listen.host, port: configuration.listen.port),
+                                 serverName: "fwx/\(configuration.identity.country)"),
+            onServerRunning: { channel in await onRunning(channel.localAddress?.port ?? 0) },
+            logger: node.logger)
+    }
+
+    /// The TLS-level check of a client certificate chain; refusals are audited with what the certificate says.
+    static func verifyCaller(_ certificates: [NIOSSLCertificate], node: ExchangeNode) async -> NIOSSLVerificationResult {
+        let chain = certificates.compactMap { try? $0.toDERBytes() }.compactMap { Certificate(der: $0) }
+        guard let leaf = chain.first else { return .failed }
+        let country = leaf.country ?? "??"
+        let problem: PeerCertificateProblem?
+        if let anchors = node.anchors(forCountry: country) {
+            problem = anchors.checkPeer(chain, country: country)
+        } else {
+            problem = PeerCertificateProblem(rule: RuleID.callerCertificate,
+                message: "client certificate \(leaf.commonName ?? "?") is for \(country), which is not a configured peer")
+        }
+        guard let problem else { return .certificateVerified }
+        node.metrics.refusal(RuleID.callerCertificate)
+        node.logger.warning("TLS client refused", metadata: ["caller": "\(country)", "reason": "\(problem.message)"])
+        try? await node.store.appendAudit(AuditEntry(callerCountry: country, callerFingerprint: leaf.fingerprint,
+                                                     action: "refusal", target: "tls-handshake",
+                                                     result: problem.rule, detail: problem.message))
+        return .failed
+    }
+}
+
+/// The node's routes under /v1, plus /healthz and /metrics.
+struct Routes: Sendable {
+    let node: ExchangeNode
+
+    func register(on router: Router<NodeRequestContext>) {
+        router.post("/v1/batches") { request, context in try await submitBatch(request, context) }
+        router.get("/v1/feed") { request, context in try await feed(request, context) }
+        router.get("/v1/records/:id") { request, context in try await record(request, context) }
+        router.get("/healthz") { _, context in try await health(context) }
+        router.get("/metrics") { _, context in try await metrics(context) }
+    }
+
+    // MARK: Identity and limits
+
+    /// The caller as the TLS layer verified it.
+    func caller(_ context: NodeRequestContext) async throws -> CallerIdentity {
+        guard let certificate = try await context.channel.nioSSL_peerCertificate().get(),
+              let parsed = Certificate(der: try certificate.toDERBytes()), let country = parsed.country else {
+            throw HTTPError(.unauthorized, message: "a client certificate naming a country is required")
+        }
+        return CallerIdentity(country: country, fingerprint: parsed.fingerprint)
+    }
+
+    /// Refuses a caller over its request budget (429), audited.
+    func checkRate(_ caller: CallerIdentity, target: String) async throws -> Response? {
+        guard !node.rateLimiter.allow(caller.country) else { return nil }
+        node.metrics.refusal(RuleID.rateLimited)
+        try await audit(caller, "refusal", target, "429 \(RuleID.rateLimited)", "rate limit")
+        var response = errorResponse(.tooManyRequests, RuleID.rateLimited,
+                                     "more than \(node.configuration.limits.requestsPerMinutePerPeer) requests per minute")
+        response.headers[.retryAfter] = "5"
+        return response
+    }
+
+    func audit(_ caller: CallerIdentity, _ action: String, _ target: String, _ result: String,
+               _ detail: String? = nil) async throws {
+        try await node.store.appendAudit(AuditEntry(callerCountry: caller.country, callerFingerprint: caller.fingerprint,
+                                                    action: action, target: target, result: result, detail: detail))
+    }
+
+    // MARK: POST /v1/batches
+
+    func submitBatch(_ request: Request, _ context: NodeRequestContext) async throws -> Response {
+        let caller = try await caller(context)
+        if let refused = try await checkRate(caller, target: "/v1/batches") { return refused }
+        let limit = node.configuration.limits.maxBodyBytes
+        let body: ByteBuffer
+        do {
+            body = try await request.body.collect(upTo: limit)
+        } catch let error as HTTPError where error.status == .contentTooLarge {
+            node.metrics.batchIn("too-large")
+            node.metrics.refusal(RuleID.requestTooLarge)
+            try await audit(caller, "refusal", "/v1/batches", "413 \(RuleID.requestTooLarge)", "body over \(limit) bytes")
+            return errorResponse(.contentTooLarge, RuleID.requestTooLarge,
+                                 "the body is larger than \(limit) bytes, this node's limit; split the batch")
+        }
+        let bytes = Array(buffer: body)
+        let node = self.node
+        let outcome = try await node.intake.submit(bytes, caller: caller, pushTo: { header, records in
+            node.pushTargets(header: header, records: records, caller: caller)
+        })
+        var logger = node.logger
+        logger[metadataKey: "caller"] = "\(caller.country)"
+        switch outcome {
+        case .accepted(let batchId, let receipt, let outcomes):
+            node.metrics.batchIn("accepted")
+            for result in RecordOutcome.Result.allCases {
+                node.metrics.recordsIn(result.rawValue, via: "push",
+                                       count: outcomes.filter { $0.result == result }.count)
+            }
+            logger.info("batch accepted", metadata: ["batch": "\(batchId)", "records": "\(outcomes.count)"])
+            node.outboxWakeup.signal()
+            return xmlResponse(receipt)
+        case .duplicate(let batchId, let receipt):
+            node.metrics.batchIn("duplicate")
+            logger.info("batch received again; same receipt", metadata: ["batch": "\(batchId)"])
+            return xmlResponse(receipt)
+        case .invalid(let report):
+            node.metrics.batchIn("invalid")
+            node.metrics.refusal(report.findings.first(where: { $0.severity == .error })?.rule ?? "invalid")
+            let rules = Set(report.findings.filter { $0.severity == .error }.map(\.rule)).sorted()
+            try await audit(caller, "refusal", "/v1/batches", "422 invalid", rules.joined(separator: " "))
+            logger.notice("batch refused as invalid", metadata: ["rules": "\(rules.joined(separator: ","))"])
+            return jsonResponse(.unprocessableContent, InvalidBatchBody(
+                error: .init(status: 422, rule: rules.first ?? RuleID.schema,
+                             message: "the batch is not valid: \(report.errorCount) error(s); see findings"),
+                findings: report))
+        case .forbidden(let rule, let message), .conflict(let rule, let message), .tooLarge(let rule, let message):
+            let status: HTTPResponse.Status
+            switch outcome {
+            case .forbidden: status = .forbidden
+            case .conflict: status = .conflict
+            default: status = .contentTooLarge
+            }
+            node.metrics.batchIn(status == .forbidden ? "forbidden" : status == .conflict ? "conflict" : "too-large")
+            node.metrics.refusal(rule)
+            try await audit(caller, "refusal", "/v1/batches", "\(status.code) \(rule)", message)
+            logger.notice("batch refused", metadata: ["status": "\(status.code)", "rule": "\(rule)"])
+            return errorResponse(status, rule, message)
+        }
+    }
+
+    // MARK: GET /v1/feed
+
+    func feed(_ request: Request, _ context: NodeRequestContext) async throws -> Response {
+        let caller = try await caller(context)
+        if let refused = try await checkRate(caller, target: "/v1/feed") { return refused }
+        guard let peer = node.configuration.peer(country: caller.country) else {
+            try await audit(caller, "refusal", "/v1/feed", "403 \(RuleID.notEntitled)", "not a configured peer")
+            node.metrics.refusal(RuleID.notEntitled)
+            return errorResponse(.forbidden, RuleID.notEntitled,
+                                 "\(caller.country) is not a peer of this node; only configured peers may pull")
+        }
+        let maxPage = node.configuration.limits.maxFeedPage
+        let afterText = request.uri.queryParameters["after"].map(String.init) ?? "0"
+        let limitText = request.uri.queryParameters["limit"].map(String.init) ?? String(maxPage)
+        guard let after = Int64(afterText), after >= 0 else {
+            return errorResponse(.badRequest, "FWX-N000", "after must be a cursor this node returned (a non-negative integer)")
+        }
+        guard let limit = Int(limitText), (1...maxPage).contains(limit) else {
+            return errorResponse(.badRequest, "FWX-N000", "limit must be between 1 and \(maxPage)")
+        }
+        let page = try await node.store.feed(origin: node.identity.country, caller: caller.country,
+                                             handlingCodes: peer.handlingCodes, after: after, limit: limit)
+        let signed = try await Self.offload { [publisher = node.publisher] in
+            try publisher.signedBatch(of: page.entries, for: caller.country, sequence: page.nextCursor)
+        }
+        try await audit(caller, "feed-out", "after=\(after)", "ok",
+                        "\(page.entries.count) records, next=\(page.nextCursor)")
+        node.metrics.recordsOut(peer: caller.country, count: page.entries.count)
+        var response = xmlResponse(signed)
+        response.headers[FeedHeaders.nextCursor] = String(page.nextCursor)
+        response.headers[FeedHeaders.recordCount] = String(page.entries.count)
+        response.headers[FeedHeaders.more] = page.entries.count == limit ? "true" : "false"
+        return response
+    }
+
+    // MARK: GET /v1/records/{id}
+
+    func record(_ request: Request, _ context: NodeRequestContext) async throws -> Response {
+        let caller = try await caller(context)
+        if let refused = try await checkRate(caller, target: "/v1/records") { return refused }
+        let id = context.parameters.get("id") ?? ""
+        let peer = node.configuration.peer(country: caller.country)
+        let stored = try await node.store.record(id: id)
+        guard let peer, let stored, stored.origin == node.identity.country, stored.isVisible(to: caller.country),
+              stored.entry.status == .withdrawn || peer.handlingCodes.contains(stored.entry.handlingCode) else {
+            // The same answer whether the record is missing or not for this caller: existence is not disclosed.
+            try await audit(caller, "record-read", id, stored == nil ? "404" : "404 \(RuleID.notEntitled)")
+            return errorResponse(.notFound, RuleID.notEntitled, "no record \(id) that this caller may see")
+        }
+        let signed = try await Self.offload { [publisher = node.publisher] in
+            try publisher.signedBatch(of: [stored.entry], for: caller.country, sequence: stored.entry.sequence)
+        }
+        try await audit(caller, "record-read", id, "ok", "revision \(stored.entry.revision)")
+        node.metrics.recordsOut(peer: caller.country, count: 1)
+        return xmlResponse(signed)
+    }
+
+    // MARK: /healthz, /metrics
+
+    func health(_ context: NodeRequestContext) async throws -> Response {
+        _ = try await caller(context)
+        let counts = try await node.store.counts(origin: nil)
+        return jsonResponse(.ok, Health(status: "ok", country: node.identity.country, records: counts.records))
+    }
+
+    func metrics(_ context: NodeRequestContext) async throws -> Response {
+        _ = try await caller(context)
+        let status = try await node.store.syncStatus(peers: node.configuration.peers.map(\.country))
+        let counts = try await node.store.counts(origin: nil)
+        let text = node.metrics.exposition(status: status, counts: counts)
+        return Response(status: .ok, headers: [.contentType: "text/plain; version=0.0.4; charset=utf-8"],
+                        body: .init(byteBuffer: ByteBuffer(bytes: text)))
+    }
+
+    // MARK: Responses
+
+    /// Runs CPU-heavy work (signing) off the event loops and the cooperative pool's hot path.
+    static func offload<T: Sendable>(_ work: @escaping @Sendable () throws -> T) async throws -> T {
+        try await Task.detached(priority: .medium) { try work() }.value
+    }
+
+    func xmlResponse(_ bytes: [UInt8]) -> Response {
+        Response(status: .ok, headers: [.contentType: "application/xml; charset=utf-8"],
+                 body: .init(byteBuffer: ByteBuffer(bytes: bytes)))
+    }
+
+    func errorResponse(_ status: HTTPResponse.Status, _ rule: String, _ message: String) -> Response {
+        jsonResponse(status, ErrorBody(error: .init(status: status.code, rule: rule, message: message)))
+    }
+
+    func jsonResponse<T: Encodable>(_ status: HTTPResponse.Status, _ value: T) -> Response {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys]
+        let data = (try? encoder.encode(value)) ?? Data("{}".utf8)
+        return Response(status: status, headers: [.contentType: "application/json"],
+                        body: .init(byteBuffer: ByteBuffer(bytes: data)))
+    }
+}
+
+/// Response headers of GET /v1/feed.
+public enum FeedHeaders {
+    /// The cursor to pass as `after` next.
+    public static let nextCursor = HTTPField.Name("FWX-Next-Cursor")!
+    /// Records in this page.
+    public static let recordCount = HTTPField.Name("FWX-Record-Count")!
+    /// `true` when the page is full, so more may follow at once.
+    public static let more = HTTPField.Name("FWX-More")!
+}
+
+/// The JSON body of every error answer.
+public struct ErrorBody: Codable, Sendable {
+    public struct Detail: Codable, Sendable {
+        public var status: Int
+        public var rule: String
+        public var message: String
+    }
+    public var error: Detail
+}
+
+/// The JSON body of a 422: the error and the findings, as `fwx validate --format json` prints them.
+struct InvalidBatchBody: Encodable {
+    var error: ErrorBody.Detail
+    var findings: ValidationReport
+}
+
+struct Health: Codable {
+    var status: String
+    var country: String
+    var records: Int
+}

@@ -1,0 +1,215 @@
+public import FWXModel
+public import FWXSigning
+import FWXClient
+public import FWXStore
+import Foundation
+import Logging
+public import ServiceLifecycle
+import Synchronization
+
+/// A flag one task sets and others read, to stop loops between items.
+final class StopFlag: Sendable {
+    private let value = Atomic<Bool>(false)
+    func stop() { value.store(true, ordering: .relaxed) }
+    var isSet: Bool { value.load(ordering: .relaxed) }
+}
+
+/// Pushes the batches of the node's own liaisons to the peers configured with `push: true`, as soon as they are
+/// stored. A delivery counts only with a receipt whose signature and digest check out; failures are retried with
+/// exponential backoff and jitter, and after `outbox.maxAttempts` the push becomes a dead letter. The queue is in
+/// the store, so it survives restarts. On graceful shutdown the push in flight finishes first.
+public struct OutboxService: Service {
+    let node: ExchangeNode
+    /// Longest sleep between looks at the queue when nothing wakes the service.
+    var idleSeconds: Double = 5
+
+    public init(node: ExchangeNode) { self.node = node }
+
+    public func run() async throws {
+        let stopping = StopFlag()
+        let exchanges = Dictionary(uniqueKeysWithValues: node.configuration.peers.map { peer in
+            (peer.country, PeerExchange(client: node.client(for: peer), baseURL: peer.baseURL,
+                                        trust: node.peerTrust[peer.country] ?? node.trustStore,
+                                        expectedCountry: peer.country))
+        })
+        try await withGracefulShutdownHandler {
+            while !stopping.isSet {
+                let due = try await node.store.duePushes(now: Date(), limit: 32)
+                if due.isEmpty {
+                    let next = try await node.store.nextPushDue()
+                    let wait = min(idleSeconds, max(0.01, next.map { $0.timeIntervalSinceNow } ?? idleSeconds))
+                    await node.outboxWakeup.wait(seconds: wait)
+                    continue
+                }
+                // Deliveries to different peers run side by side; one peer's batches go in queue order.
+                await withTaskGroup(of: Void.self) { group in
+                    for (peer, entries) in Dictionary(grouping: due, by: \.peer) {
+                        group.addTask {
+                            for entry in entries where !stopping.isSet {
+                                await deliver(entry, via: exchanges[peer])
+                            }
+                        }
+                    }
+                }
+            }
+        } onGracefulShutdown: {
+            stopping.stop()
+            node.outboxWakeup.signal()
+        }
+    }
+
+    /// One attempt at one push; every outcome is written to the store.
+    func deliver(_ entry: OutboxEntry, via exchange: PeerExchange?) async {
+        let settings = node.configuration.outbox
+        var logger = node.logger
+        logger[metadataKey: "peer"] = "\(entry.peer)"
+        logger[metadataKey: "batch"] = "\(entry.batchId)"
+        func fail(_ message: String, permanent: Bool) async {
+            let attempts = entry.attempts + 1
+            let dead = permanent || attempts >= settings.maxAttempts
+            let backoff = min(settings.maxBackoffSeconds,
+                              settings.initialBackoffSeconds * pow(2, Double(min(attempts - 1, 30))))
+            let retryAt = dead ? nil : Date().addingTimeInterval(backoff * Double.random(in: 0.5...1.0))
+            node.metrics.syncFailure(peer: entry.peer, direction: "push")
+            logger.warning(dead ? "push is a dead letter" : "push failed; will retry",
+                           metadata: ["attempt": "\(attempts)", "reason": "\(message)"])
+            do {
+                try await node.store.recordPushFailure(id: entry.id, error: message, retryAt: retryAt, at: Date())
+            } catch {
+                logger.error("cannot record the failed push", metadata: ["error": "\(error)"])
+            }
+        }
+        guard let exchange else { return await fail("\(entry.peer) is no longer a configured peer", permanent: true) }
+        do {
+            guard let bytes = try await node.store.signedBatch(id: entry.batchId) else {
+                return await fail("batch \(entry.batchId) is not in the store", permanent: true)
+            }
+            let digest = try await Task.detached { try ReceiptReader.canonicalDigest(of: bytes, name: entry.batchId) }.value
+            switch try await exchange.push(bytes, batchId: entry.batchId, digest: digest) {
+            case .delivered(_, let xml):
+                try await node.store.recordPushDelivered(
+                    id: entry.id, receipt: xml, at: Date(),
+                    audit: AuditEntry(callerCountry: entry.peer, callerFingerprint: "-", action: "batch-out",
+                                      target: entry.batchId, result: "ok", detail: "receipt verified"))
+                node.metrics.batchOut(peer: entry.peer)
+                logger.info("batch pushed; receipt verified")
+            case .refused(let status, let message):
+                await fail("HTTP \(status): \(message)", permanent: true)
+            case .retry(let message):
+                await fail(message, permanent: false)
+            }
+        } catch {
+            await fail("\(error)", permanent: false)
+        }
+    }
+}
+
+/// Pulls each peer configured with `pullEverySeconds`: asks for the records after the saved cursor, checks the
+/// page's signature (the peer's node, chaining to the peer's CA) and content, and keeps the records and the new
+/// cursor in one transaction, so a restart resumes exactly where the last kept page ended.
+public struct PullService: Service {
+    let node: ExchangeNode
+
+    public init(node: ExchangeNode) { self.node = node }
+
+    public func run() async throws {
+        let stopping = StopFlag()
+        let peers = node.configuration.peers.filter { $0.pullEverySeconds != nil }
+        guard !peers.isEmpty else {
+            try? await gracefulShutdown()
+            return
+        }
+        let wakeups = peers.map { _ in Wakeup() }
+        await withGracefulShutdownHandler {
+            await withTaskGroup(of: Void.self) { group in
+                for (peer, wakeup) in zip(peers, wakeups) {
+                    group.addTask { await pullLoop(peer, stopping: stopping, wakeup: wakeup) }
+                }
+            }
+        } onGracefulShutdown: {
+            stopping.stop()
+            for wakeup in wakeups { wakeup.signal() }
+        }
+    }
+
+    func pullLoop(_ peer: PeerConfiguration, stopping: StopFlag, wakeup: Wakeup) async {
+        let exchange = PeerExchange(client: node.client(for: peer), baseURL: peer.baseURL,
+                                    trust: node.peerTrust[peer.country] ?? node.trustStore,
+                                    expectedCountry: peer.country)
+        let interval = peer.pullEverySeconds ?? 60
+        var failures = 0
+        while !stopping.isSet {
+            do {
+                let more = try await pullOnce(peer, exchange)
+                failures = 0
+                if more { continue }
+            } catch {
+                failures += 1
+                node.metrics.syncFailure(peer: peer.country, direction: "pull")
+                node.logger.warning("pull failed", metadata: ["peer": "\(peer.country)", "reason": "\(error)"])
+                try? await node.store.recordPullFailure(peer: peer.country, error: "\(error)", at: Date())
+            }
+            let backoff = failures == 0 ? interval : min(interval, pow(2, Double(min(failures, 8))) * 0.25)
+            await wakeup.wait(seconds: backoff)
+        }
+    }
+
+    /// Pulls one page; true when the page was full (more may follow at once).
+    func pullOnce(_ peer: PeerConfiguration, _ exchange: PeerExchange) async throws -> Bool {
+        let cursor = try await node.store.pullCursor(peer: peer.country) ?? "0"
+        let page = try await exchange.fetchFeed(after: cursor, limit: node.configuration.limits.maxFeedPage)
+        let records = try await FeedPageCheck(trust: exchange.trust,
+                                              maxRecords: node.configuration.limits.maxRecordsPerBatch)
+            .records(in: page.signedBatch, from: peer.country, name: "feed of \(peer.country) after \(cursor)")
+        let outcomes = try await node.store.applyPulled(
+            records, from: peer.country, cursor: page.nextCursor, at: Date(),
+            audit: AuditEntry(callerCountry: peer.country, callerFingerprint: "-", action: "feed-in",
+                              target: "after=\(cursor)", result: "ok",
+                              detail: "\(records.count) records, next=\(page.nextCursor)"))
+        for result in RecordOutcome.Result.allCases {
+            node.metrics.recordsIn(result.rawValue, via: "pull", count: outcomes.filter { $0.result == result }.count)
+        }
+        if !records.isEmpty {
+            node.logger.info("pulled", metadata: ["peer": "\(peer.country)", "records": "\(records.count)"])
+        }
+        return page.more
+    }
+}
+
+/// Checks a feed page from a peer: signature by that peer's node (chaining to the peer's CA), sender = peer,
+/// content valid. Links to records outside the page (FWX-R010) are expected in a cut of a record stream.
+public struct FeedPageCheck: Sendable {
+    let checker: SignedBatchChecker
+
+    /// - Parameter trust: the peer's CA (with CRLs); `maxRecords`: the most records a page may hold.
+    public init(trust: TrustStore, maxRecords: Int) {
+        checker = SignedBatchChecker(trustStore: trust, maxRecordsPerBatch: maxRecords)
+    }
+
+    /// The page's records, or a ``FeedPageError`` with the findings.
+    public func records(in bytes: [UInt8], from country: String, name: String) async throws -> [IncomingRecord] {
+        switch try await checker.check(bytes, name: name, ignoring: [RuleID.unresolvedLink]) {
+        case .checked(let header, let records, _):
+            guard header.sender.country == country else {
+                throw FeedPageError(message: "the page says it comes from \(header.sender.country), not \(country)",
+                                    findings: [])
+            }
+            return records
+        case .refused(let outcome, _):
+            if case .invalid(let report) = outcome {
+                let errors = report.findings.filter { $0.severity == .error }
+                throw FeedPageError(message: "the page is not valid: "
+                    + errors.prefix(3).map { "\($0.rule) \($0.message)" }.joined(separator: "; "), findings: errors)
+            }
+            throw FeedPageError(message: "the page was refused: \(outcome.auditResult)", findings: [])
+        }
+    }
+}
+
+/// A feed page that cannot be used.
+public struct FeedPageError: Error, Sendable, CustomStringConvertible {
+    public var message: String
+    public var findings: [Finding]
+    public var description: String { message }
+}
+

@@ -1,0 +1,72 @@
+import CXMLSec
+public import FWXModel
+public import Foundation
+
+/// Why a TLS peer's certificate was refused: the rule id and a message naming the certificate (never record data).
+public struct PeerCertificateProblem: Sendable, Hashable, CustomStringConvertible {
+    public var rule: String
+    public var message: String
+    public var description: String { "\(rule): \(message)" }
+    public init(rule: String, message: String) {
+        self.rule = rule
+        self.message = message
+    }
+}
+
+extension TrustStore {
+    /// Checks a TLS peer's certificate chain as presented (leaf first, then any intermediates) the way FWX
+    /// checks signers: the leaf is within its validity period, chains to one of this store's CAs, and neither it
+    /// nor a CA above it is revoked where the store holds that CA's CRL. `country`, when given, must be the
+    /// leaf's subject country. Nil when the chain is acceptable.
+    public func checkPeer(_ chain: [Certificate], country: String? = nil,
+                          at time: Double = Date().timeIntervalSince1970) -> PeerCertificateProblem? {
+        guard let leaf = chain.first else {
+            return PeerCertificateProblem(rule: RuleID.callerCertificate, message: "no client certificate was presented")
+        }
+        let name = leaf.commonName ?? "?"
+        let validity = CXMLSec_validityAt(leaf.pointer, Int64(time))
+        if validity != 0 {
+            return PeerCertificateProblem(rule: RuleID.callerCertificate,
+                message: "client certificate \(name) \(validity > 0 ? "has expired" : "is not yet valid")")
+        }
+        let error = verify(leaf, intermediates: Array(chain.dropFirst()), at: time)
+        if error != 0 {
+            let reason = String(cString: X509_verify_cert_error_string(Int(error)))
+            let what = error == X509_V_ERR_CERT_REVOKED ? "is revoked (it or a CA above it)" : "is not accepted: \(reason)"
+            return PeerCertificateProblem(rule: RuleID.callerCertificate, message: "client certificate \(name) \(what)")
+        }
+        if let country, leaf.country != country {
+            return PeerCertificateProblem(rule: RuleID.callerCertificate,
+                message: "client certificate \(name) is for \(leaf.country ?? "no country"), but its CA serves \(country)")
+        }
+        return nil
+    }
+
+    /// The store's CA certificates whose subject country is `country`, with all its CRLs.
+    public func restricted(toCountry country: String) -> TrustStore {
+        TrustStore(certificates: certificates.filter { $0.country == country }, revocationLists: revocationLists)
+    }
+}
+
+extension TrustStore {
+    /// A trust store from a folder of PEM files and/or single PEM files (CA certificates and CRLs in any of them).
+    public init(directory: String?, files: [String]) throws {
+        try XMLSec.ensureInitialised()
+        var certificates: [Certificate] = []
+        var crls: [RevocationList] = []
+        if let directory {
+            let folder = try TrustStore(directory: directory)
+            certificates += folder.certificates
+            crls += folder.revocationLists
+        }
+        for path in files {
+            let objects = try TrustStore.objects(inFile: path)
+            certificates += objects.certificates
+            crls += objects.crls
+        }
+        guard !certificates.isEmpty else {
+            throw FWXError(.io, "the trust store holds no CA certificate", location: directory ?? files.first)
+        }
+        self.init(certificates: certificates, revocationLists: crls)
+    }
+}

@@ -1,0 +1,285 @@
+#!/usr/bin/env python3
+"""Benchmark an FWX node end to end on 127.0.0.1 (issue 4), side by side with xmlsec1 on the same batches.
+
+Usage: scripts/bench_node.py [--batches 20] [--records 1000] [--clients 2] [--urgent 200]
+
+Builds fwx in release mode (scratch path .build-release), makes a throw-away test PKI (scripts/test-pki) and two
+node configurations (NL, DE) in bench-data/node, and starts both nodes with `fwx serve`. Then, in one run:
+
+  push:    --batches signed batches of --records records each (fwx generate + fwx sign with the NL liaison key,
+           recipients BE so that nothing is forwarded) are POSTed to the NL node by --clients concurrent
+           mutual-TLS clients (Python's ssl, kept-alive connections); every answer must be 200 with a receipt.
+           Reference: `xmlsec1 --verify --trusted-pem CA` on the same files, one after the other.
+  pull:    the DE node's TLS identity pulls the NL feed (pages of --records) until FWX-More is false; each page is
+           a batch the NL node signs on the fly. Reference: `xmlsec1 --sign` of the same pages (as templates).
+           `fwx pull` (which also verifies and validates every page) is timed too, for information.
+  urgent:  --urgent one-record signed batches for DE are POSTed one at a time on one connection: latency of
+           the liaison's submission (until the signed receipt arrives), and node-to-node propagation (NL pushes
+           each one to DE at once; the time between the two nodes' batch-in audit entries).
+  memory:  peak RSS (VmHWM) of the NL node after the load.
+
+Prints a table; ratios are computed from figures of this run only.
+"""
+import argparse
+import http.client
+import json
+import os
+import shutil
+import socket
+import sqlite3
+import ssl
+import statistics
+import subprocess
+import sys
+import threading
+import time
+import urllib.parse
+from concurrent.futures import ThreadPoolExecutor
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+TEMPLATE = """<Signature xmlns="http://www.w3.org/2000/09/xmldsig#"><SignedInfo>\
+<CanonicalizationMethod Algorithm="http://www.w3.org/2001/10/xml-exc-c14n#"/>\
+<SignatureMethod Algorithm="http://www.w3.org/2001/04/xmldsig-more#ecdsa-sha256"/>\
+<Reference URI=""><Transforms><Transform Algorithm="http://www.w3.org/2000/09/xmldsig#enveloped-signature"/>\
+<Transform Algorithm="http://www.w3.org/2001/10/xml-exc-c14n#"/></Transforms>\
+<DigestMethod Algorithm="http://www.w3.org/2001/04/xmlenc#sha256"/><DigestValue/></Reference></SignedInfo>\
+<SignatureValue/><KeyInfo><X509Data><X509Certificate/></X509Data></KeyInfo></Signature>"""
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def config(country, port, peer, peer_port, push):
+    return f"""node: {{country: {country}, agency: {country}-BENCH, baseURL: "https://127.0.0.1:{port}"}}
+listen: {{host: 127.0.0.1, port: {port}}}
+tls: {{certificate: pki/{country}/node-tls.pem, key: pki/{country}/node-tls.key.pem}}
+signing: {{certificate: pki/{country}/node-signing.pem, key: pki/{country}/node-signing.key.pem}}
+trust: {{directory: pki/trust}}
+store: {{sqlite: data/{country.lower()}.sqlite}}
+limits: {{maxBodyBytes: 67108864, maxRecordsPerBatch: 10000, requestsPerMinutePerPeer: 1000000, maxFeedPage: 10000}}
+log: {{level: warning}}
+peers:
+  - country: {peer}
+    baseURL: "https://127.0.0.1:{peer_port}"
+    ca: pki/{peer}/ca.pem
+    push: {str(push).lower()}
+    handlingCodes: [H0, H1, H2, H3]
+"""
+
+
+class Client:
+    """A kept-alive mutual-TLS HTTPS connection."""
+
+    def __init__(self, port, cert, key, ca):
+        context = ssl.create_default_context(ssl.Purpose.SERVER_AUTH, cafile=ca)
+        context.load_cert_chain(cert, key)
+        context.check_hostname = False
+        self.connection = http.client.HTTPSConnection("127.0.0.1", port, context=context, timeout=300)
+
+    def request(self, method, path, body=None):
+        headers = {"Content-Type": "application/xml"} if body is not None else {}
+        self.connection.request(method, path, body=body, headers=headers)
+        response = self.connection.getresponse()
+        return response.status, dict(response.getheaders()), response.read()
+
+
+def run(command, **kwargs):
+    return subprocess.run(command, check=True, stdout=subprocess.DEVNULL, **kwargs)
+
+
+def wait_ready(port, cert, key, ca, process):
+    deadline = time.time() + 60
+    while time.time() < deadline:
+        if process.poll() is not None:
+            sys.exit(f"a node exited with status {process.returncode}")
+        try:
+            status, _, _ = Client(port, cert, key, ca).request("GET", "/healthz")
+            if status == 200:
+                return
+        except OSError:
+            time.sleep(0.2)
+    sys.exit("a node did not start within 60 s")
+
+
+def peak_rss_mib(pid):
+    with open(f"/proc/{pid}/status") as status:
+        for line in status:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--batches", type=int, default=20)
+    parser.add_argument("--records", type=int, default=1000)
+    parser.add_argument("--clients", type=int, default=2)
+    parser.add_argument("--urgent", type=int, default=200)
+    args = parser.parse_args()
+
+    run(["swift", "build", "-c", "release", "--product", "fwx", "--scratch-path", ".build-release"], cwd=ROOT)
+    fwx = os.path.join(ROOT, ".build-release", "release", "fwx")
+    work = os.path.join(ROOT, "bench-data", "node")
+    shutil.rmtree(work, ignore_errors=True)
+    os.makedirs(os.path.join(work, "data"))
+    os.makedirs(os.path.join(work, "batches"))
+    pki = os.path.join(work, "pki")
+    run([os.path.join(ROOT, "scripts", "test-pki"), pki, "--countries", "NL,DE"])
+    ports = {"NL": free_port(), "DE": free_port()}
+    for country, peer, push in (("NL", "DE", True), ("DE", "NL", False)):
+        with open(os.path.join(work, f"{country.lower()}.yaml"), "w") as f:
+            f.write(config(country, ports[country], peer, ports[peer], push))
+    liaison = (os.path.join(pki, "NL", "liaison.pem"), os.path.join(pki, "NL", "liaison.key.pem"))
+    nl_ca, de_ca = os.path.join(pki, "NL", "ca.pem"), os.path.join(pki, "DE", "ca.pem")
+    de_tls = (os.path.join(pki, "DE", "node-tls.pem"), os.path.join(pki, "DE", "node-tls.key.pem"))
+
+    # Batches: generated and signed before the nodes start.
+    print(f"preparing {args.batches} batches of {args.records} records and {args.urgent} one-record batches ...")
+    batches = []
+    for index in range(args.batches):
+        plain = os.path.join(work, "batches", f"b{index}.xml")
+        signed = os.path.join(work, "batches", f"b{index}.signed.xml")
+        run([fwx, "generate", "--records", str(args.records), "--seed", str(1000 + index), "--sender", "NL",
+             "--sequence", str(index + 1), "--first-number", str(index * args.records + 1), "--recipients", "BE",
+             "-o", plain])
+        run([fwx, "sign", "--key", liaison[1], "--cert", liaison[0], plain, "-o", signed])
+        batches.append(signed)
+    urgent = []
+    base = args.batches * args.records + 1
+    for index in range(args.urgent):
+        plain = os.path.join(work, "batches", f"u{index}.xml")
+        signed = os.path.join(work, "batches", f"u{index}.signed.xml")
+        run([fwx, "generate", "--records", "1", "--seed", str(5000 + index), "--sender", "NL",
+             "--sequence", str(args.batches + index + 1), "--first-number", str(base + index), "--recipients", "DE",
+             "-o", plain])
+        run([fwx, "sign", "--key", liaison[1], "--cert", liaison[0], plain, "-o", signed])
+        urgent.append(signed)
+
+    nodes = {}
+    try:
+        for country in ("DE", "NL"):
+            log = open(os.path.join(work, f"{country.lower()}.log"), "w")
+            nodes[country] = subprocess.Popen([fwx, "serve", "--config", os.path.join(work, f"{country.lower()}.yaml")],
+                                              stdout=log, stderr=log)
+        wait_ready(ports["NL"], *liaison, nl_ca, nodes["NL"])
+        wait_ready(ports["DE"], *de_tls, de_ca, nodes["DE"])
+
+        # Push throughput.
+        bodies = [open(path, "rb").read() for path in batches]
+        megabytes = sum(len(b) for b in bodies) / 1e6
+        local = threading.local()
+
+        def push(body):
+            if not hasattr(local, "client"):
+                local.client = Client(ports["NL"], *liaison, nl_ca)
+            status, _, answer = local.client.request("POST", "/v1/batches", body)
+            if status != 200:
+                raise RuntimeError(f"push answered {status}: {answer[:300]!r}")
+        start = time.perf_counter()
+        with ThreadPoolExecutor(max_workers=args.clients) as pool:
+            list(pool.map(push, bodies))
+        push_seconds = time.perf_counter() - start
+        start = time.perf_counter()
+        for path in batches:
+            run(["xmlsec1", "--verify", "--trusted-pem", nl_ca, path], stderr=subprocess.DEVNULL)
+        verify_seconds = time.perf_counter() - start
+        total = args.batches * args.records
+
+        # Pull throughput (DE's identity pulls NL's feed), then xmlsec1 --sign on the same pages.
+        client = Client(ports["NL"], *de_tls, nl_ca)
+        pages = []
+        cursor = "0"
+        start = time.perf_counter()
+        while True:
+            status, headers, body = client.request("GET", f"/v1/feed?after={cursor}&limit={args.records}")
+            if status != 200:
+                sys.exit(f"feed answered {status}: {body[:300]!r}")
+            pages.append(body)
+            cursor = headers["FWX-Next-Cursor"]
+            if headers["FWX-More"] != "true":
+                break
+        pull_seconds = time.perf_counter() - start
+        pulled = sum(page.count(b"<RecordId>") for page in pages)
+        templates = []
+        for index, page in enumerate(pages):
+            text = page.decode()
+            text = text[:text.index("<ds:Signature") if "<ds:Signature" in text else text.index("<Signature")]
+            path = os.path.join(work, "batches", f"page{index}.template.xml")
+            with open(path, "w") as f:
+                f.write(text + TEMPLATE + "</Batch>\n")
+            templates.append(path)
+        key, cert = os.path.join(pki, "NL", "node-signing.key.pem"), os.path.join(pki, "NL", "node-signing.pem")
+        start = time.perf_counter()
+        for path in templates:
+            run(["xmlsec1", "--sign", "--privkey-pem", f"{key},{cert}", "--output", path + ".out", path])
+        sign_seconds = time.perf_counter() - start
+        pull_dir = os.path.join(work, "pulled")
+        start = time.perf_counter()
+        run([fwx, "pull", "--node", f"https://127.0.0.1:{ports['NL']}", "--cert", de_tls[0], "--key", de_tls[1],
+             "--ca", nl_ca, "--out", pull_dir, "--limit", str(args.records)])
+        fwx_pull_seconds = time.perf_counter() - start
+
+        # Urgent one-record pushes.
+        latencies = []
+        client = Client(ports["NL"], *liaison, nl_ca)
+        for path in urgent:
+            body = open(path, "rb").read()
+            start = time.perf_counter()
+            status, _, answer = client.request("POST", "/v1/batches", body)
+            latencies.append((time.perf_counter() - start) * 1000)
+            if status != 200:
+                sys.exit(f"urgent push answered {status}: {answer[:300]!r}")
+        deadline = time.time() + 60
+        propagation = []
+        while time.time() < deadline:
+            nl = sqlite3.connect(os.path.join(work, "data", "nl.sqlite"))
+            de = sqlite3.connect(os.path.join(work, "data", "de.sqlite"))
+            sent = dict(nl.execute("SELECT target, at FROM audit WHERE action = 'batch-in' AND detail = '1 records'"))
+            got = dict(de.execute("SELECT target, at FROM audit WHERE action = 'batch-in'"))
+            nl.close()
+            de.close()
+            if len(got) >= len(urgent):
+                propagation = sorted((got[b] - sent[b]) * 1000 for b in got if b in sent)
+                break
+            time.sleep(0.5)
+        rss = peak_rss_mib(nodes["NL"].pid)
+    finally:
+        for process in nodes.values():
+            process.terminate()
+        for process in nodes.values():
+            try:
+                process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                process.kill()
+
+    def pct(values, p):
+        values = sorted(values)
+        return values[min(len(values) - 1, int(round(p / 100 * (len(values) - 1))))] if values else float("nan")
+
+    print(f"\n{os.cpu_count()} cores; {args.batches} batches x {args.records} records ({megabytes:.1f} MB signed); "
+          f"{args.clients} concurrent pushing clients")
+    print(f"{'measure':<58} {'seconds':>8} {'records/s':>10} {'batches/s':>10}")
+    print(f"{'push: POST /v1/batches to the NL node (end to end)':<58} {push_seconds:>8.2f} {total / push_seconds:>10.0f} {args.batches / push_seconds:>10.2f}")
+    print(f"{'reference: xmlsec1 --verify, same files, one by one':<58} {verify_seconds:>8.2f} {total / verify_seconds:>10.0f} {args.batches / verify_seconds:>10.2f}")
+    print(f"{'pull: GET /v1/feed, node signs each page':<58} {pull_seconds:>8.2f} {pulled / pull_seconds:>10.0f} {len(pages) / pull_seconds:>10.2f}")
+    print(f"{'reference: xmlsec1 --sign, same pages, one by one':<58} {sign_seconds:>8.2f} {pulled / sign_seconds:>10.0f} {len(pages) / sign_seconds:>10.2f}")
+    print(f"{'info: fwx pull (client verifies + validates each page)':<58} {fwx_pull_seconds:>8.2f} {pulled / fwx_pull_seconds:>10.0f}")
+    print(f"push / xmlsec1 --verify = {verify_seconds / push_seconds:.2f}x (target >= 0.8x); "
+          f"pull / xmlsec1 --sign = {sign_seconds / pull_seconds:.2f}x (target >= 0.8x)")
+    print(f"urgent one-record submission, liaison -> node -> receipt ({len(latencies)}): "
+          f"p50 {pct(latencies, 50):.1f} ms, p99 {pct(latencies, 99):.1f} ms, max {max(latencies):.1f} ms")
+    if propagation:
+        print(f"urgent propagation NL -> DE (batch-in to batch-in, {len(propagation)}): p50 {pct(propagation, 50):.1f} ms, "
+              f"p99 {pct(propagation, 99):.1f} ms (target p99 < 50 ms)")
+    else:
+        print("urgent propagation: DE did not receive every urgent batch within 60 s")
+    print(f"NL node peak RSS: {rss:.1f} MiB")
+    print(json.dumps({"push_s": push_seconds, "verify_s": verify_seconds, "pull_s": pull_seconds, "sign_s": sign_seconds,
+                      "records": total, "pulled": pulled}))
+
+
+if __name__ == "__main__":
+    main()
