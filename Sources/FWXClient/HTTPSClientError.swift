@@ -138,7 +138,8 @@ extension HTTPSClientError {
                          "the server \(server) closed the new connection right after the TLS handshake, without "
                              + "answering: under TLS 1.3 this is how a server refuses our client certificate "
                              + "\(credentials.certificateFile) (it does not trust our CA, or the certificate is "
-                             + "expired, revoked or not for client use) (\(explanation))")
+                             + "expired, revoked or not for client use); if the certificate is fine, the server stopped "
+                             + "right after the handshake (\(explanation))")
         case CURLE_SSL_CONNECT_ERROR, CURLE_SSL_CIPHER:
             return error(.tlsHandshakeFailed, "the TLS handshake with \(server) failed (\(explanation))")
         case CURLE_COULDNT_CONNECT, CURLE_COULDNT_RESOLVE_HOST, CURLE_COULDNT_RESOLVE_PROXY:

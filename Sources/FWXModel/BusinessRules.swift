@@ -65,6 +65,8 @@ public enum RuleID {
     public static let rateLimited = "FWX-N006"
     /// Exchange: the caller may see the record (recipients and handling code).
     public static let notEntitled = "FWX-N007"
+    /// Exchange: query parameters are well-formed.
+    public static let badRequest = "FWX-N008"
 
     /// Every rule id with its severity and a one-line summary (the table in docs/rules.md is generated from it).
     public static let catalogue: [(id: String, severity: Severity, summary: String)] = [
@@ -104,6 +106,7 @@ public enum RuleID {
         (callerCertificate, .error, "The caller's TLS client certificate chains to a trusted CA, is within its validity period and is not revoked."),
         (rateLimited, .error, "A peer makes no more requests per minute than the node allows it (HTTP 429)."),
         (notEntitled, .error, "A record is given only to a node among its recipients whose configuration allows its handling code."),
+        (badRequest, .error, "A feed request's cursor is one the node returned (a non-negative integer) and its limit a positive integer; a limit above the node's maxFeedPage is reduced to it (HTTP 400)."),
         (netShareImplausible, .warning, "A net explosive quantity above 70% of the gross mass is implausible for fireworks (packaging weighs)."),
         (categoryDivisionUnusual, .warning, "The hazard division (given, or implied by the UN number) is unusual for the item's CE category."),
         (itemHSCodeNotExplosive, .warning, "An item's HS code is normally in heading 3601-3604 (explosives, fireworks)."),

@@ -132,7 +132,7 @@ struct Routes: Sendable {
         let body: ByteBuffer
         do {
             body = try await request.body.collect(upTo: limit)
-        } catch let error as HTTPError where error.status == .contentTooLarge {
+        } catch is NIOTooManyBytesError {
             node.metrics.batchIn("too-large")
             node.metrics.refusal(RuleID.requestTooLarge)
             try await audit(caller, "refusal", "/v1/batches", "413 \(RuleID.requestTooLarge)", "body over \(limit) bytes")
@@ -200,11 +200,13 @@ struct Routes: Sendable {
         let afterText = request.uri.queryParameters["after"].map(String.init) ?? "0"
         let limitText = request.uri.queryParameters["limit"].map(String.init) ?? String(maxPage)
         guard let after = Int64(afterText), after >= 0 else {
-            return errorResponse(.badRequest, "FWX-N000", "after must be a cursor this node returned (a non-negative integer)")
+            return errorResponse(.badRequest, RuleID.badRequest, "after must be a cursor this node returned (a non-negative integer)")
         }
-        guard let limit = Int(limitText), (1...maxPage).contains(limit) else {
-            return errorResponse(.badRequest, "FWX-N000", "limit must be between 1 and \(maxPage)")
+        // A larger limit than this node's maxFeedPage is reduced to it (peers may be configured differently).
+        guard let requested = Int(limitText), requested >= 1 else {
+            return errorResponse(.badRequest, RuleID.badRequest, "limit must be a positive integer")
         }
+        let limit = min(requested, maxPage)
         let page = try await node.store.feed(origin: node.identity.country, caller: caller.country,
                                              handlingCodes: peer.handlingCodes, after: after, limit: limit)
         let signed = try await Self.offload { [publisher = node.publisher] in
@@ -227,17 +229,21 @@ struct Routes: Sendable {
         if let refused = try await checkRate(caller, target: "/v1/records") { return refused }
         let id = context.parameters.get("id") ?? ""
         let peer = node.configuration.peer(country: caller.country)
-        let stored = try await node.store.record(id: id)
-        guard let peer, let stored, stored.origin == node.identity.country, stored.isVisible(to: caller.country),
-              stored.entry.status == .withdrawn || peer.handlingCodes.contains(stored.entry.handlingCode) else {
-            // The same answer whether the record is missing or not for this caller: existence is not disclosed.
-            try await audit(caller, "record-read", id, stored == nil ? "404" : "404 \(RuleID.notEntitled)")
+        let entry = try await peer.asyncMap {
+            try await node.store.record(id: id, origin: node.identity.country, caller: caller.country,
+                                        handlingCodes: $0.handlingCodes)
+        } ?? nil
+        guard let entry else {
+            // The same answer whether the record is missing or not for this caller: existence is not disclosed to
+            // the caller, but the audit trail tells the two apart.
+            let exists = try await node.store.record(id: id) != nil
+            try await audit(caller, "record-read", id, exists ? "404 \(RuleID.notEntitled)" : "404")
             return errorResponse(.notFound, RuleID.notEntitled, "no record \(id) that this caller may see")
         }
         let signed = try await Self.offload { [publisher = node.publisher] in
-            try publisher.signedBatch(of: [stored.entry], for: caller.country, sequence: stored.entry.sequence)
+            try publisher.signedBatch(of: [entry], for: caller.country, sequence: entry.sequence)
         }
-        try await audit(caller, "record-read", id, "ok", "revision \(stored.entry.revision)")
+        try await audit(caller, "record-read", id, "ok", "revision \(entry.revision)")
         node.metrics.recordsOut(peer: caller.country, count: 1)
         return xmlResponse(signed)
     }
@@ -281,6 +287,14 @@ struct Routes: Sendable {
         let data = (try? encoder.encode(value)) ?? Data("{}".utf8)
         return Response(status: status, headers: [.contentType: "application/json"],
                         body: .init(byteBuffer: ByteBuffer(bytes: data)))
+    }
+}
+
+extension Optional {
+    /// `map` with an async transform.
+    func asyncMap<T>(_ transform: (Wrapped) async throws -> T) async rethrows -> T? {
+        guard let value = self else { return nil }
+        return try await transform(value)
     }
 }
 

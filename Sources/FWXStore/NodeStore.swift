@@ -187,12 +187,17 @@ public protocol NodeStore: Sendable {
                 makeReceipt: @escaping @Sendable ([RecordOutcome]) throws -> [UInt8]) async throws -> IngestResult
 
     /// Records owned by `origin` that `caller` may see, after `cursor`, in commit order, each at its latest
-    /// revision (withdrawn ones as tombstones). Active records need a handling code in `handlingCodes`;
-    /// tombstones reach every caller that was among the recipients of any revision.
+    /// revision. An active record is seen when its latest revision is addressed to `caller` with a handling code
+    /// in `handlingCodes`; a withdrawn record (a tombstone) also when any earlier revision was, so that it
+    /// reaches every partner that may hold the record, and nobody else.
     func feed(origin: String, caller: String, handlingCodes: Set<HandlingCode>, after cursor: Int64,
               limit: Int) async throws -> FeedPage
 
-    /// A record at its latest revision.
+    /// A record owned by `origin` at its latest revision, when `caller` may see it (as for the feed).
+    func record(id: String, origin: String, caller: String, handlingCodes: Set<HandlingCode>) async throws
+        -> FeedEntry?
+
+    /// A record at its latest revision, whoever may see it (for the node itself and operators).
     func record(id: String) async throws -> StoredRecord?
 
     /// Keeps records pulled from `peer`'s feed and the peer's next cursor in one transaction.

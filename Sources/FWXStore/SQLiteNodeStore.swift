@@ -225,22 +225,32 @@ public final class SQLiteNodeStore: NodeStore {
 
     public func feed(origin: String, caller: String, handlingCodes: Set<HandlingCode>, after cursor: Int64,
                      limit: Int) async throws -> FeedPage {
-        let codes = handlingCodes.map(\.rawValue).sorted()
-        let placeholders = codes.isEmpty ? "''" : Array(repeating: "?", count: codes.count).joined(separator: ", ")
+        let entitled = Entitlement(caller: caller, handlingCodes: handlingCodes)
         let sql = """
             SELECT r.seq, r.record_id, r.revision, r.status, r.handling_code, v.xml
             FROM records r JOIN revisions v ON v.seq = r.seq
-            WHERE r.origin_country = ? AND r.seq > ?
-              AND (r.audience = '*' OR instr(r.audience, ?) > 0)
-              AND (r.status = 'withdrawn' OR r.handling_code IN (\(placeholders)))
+            WHERE r.origin_country = ? AND r.seq > ? AND \(entitled.condition)
             ORDER BY r.seq LIMIT ?
             """
         return try await read { db in
-            var values: [(any DatabaseValueConvertible)?] = [origin, cursor, ",\(caller),"]
-            values += codes.map { $0 as (any DatabaseValueConvertible)? }
-            values.append(limit)
+            let values: [(any DatabaseValueConvertible)?] = [origin, cursor] + entitled.arguments + [limit]
             let entries = try Row.fetchAll(db, sql: sql, arguments: StatementArguments(values)).map(Self.entry)
             return FeedPage(entries: entries, nextCursor: entries.last?.sequence ?? cursor)
+        }
+    }
+
+    public func record(id: String, origin: String, caller: String, handlingCodes: Set<HandlingCode>) async throws
+        -> FeedEntry?
+    {
+        let entitled = Entitlement(caller: caller, handlingCodes: handlingCodes)
+        let sql = """
+            SELECT r.seq, r.record_id, r.revision, r.status, r.handling_code, v.xml
+            FROM records r JOIN revisions v ON v.seq = r.seq
+            WHERE r.record_id = ? AND r.origin_country = ? AND \(entitled.condition)
+            """
+        return try await read { db in
+            let values: [(any DatabaseValueConvertible)?] = [id, origin] + entitled.arguments
+            return try Row.fetchOne(db, sql: sql, arguments: StatementArguments(values)).map(Self.entry)
         }
     }
 
@@ -450,6 +460,35 @@ public final class SQLiteNodeStore: NodeStore {
 
     private func read<T: Sendable>(_ body: @escaping @Sendable (Database) throws -> T) async throws -> T {
         do { return try await pool.read(body) } catch { throw StoreError.wrap(error, path: path) }
+    }
+}
+
+/// Who may see a record (`r`, latest revision `v`), as one SQL condition and its arguments: an active record when
+/// its latest revision is addressed to the caller with a handling code the caller may receive; a withdrawn one
+/// (a tombstone) also when any earlier revision was, because the caller may hold that revision. The record's
+/// audience (the union of all its revisions' recipients) is checked first, on the indexed row, to skip fast.
+struct Entitlement: Sendable {
+    let condition: String
+    private let key: String
+    private let codes: [String]
+
+    init(caller: String, handlingCodes: Set<HandlingCode>) {
+        codes = handlingCodes.map(\.rawValue).sorted()
+        let list = codes.isEmpty ? "NULL" : Array(repeating: "?", count: codes.count).joined(separator: ", ")
+        key = ",\(caller),"
+        condition = """
+            (r.audience = '*' OR instr(r.audience, ?) > 0)
+            AND (((v.recipients = '*' OR instr(v.recipients, ?) > 0) AND v.handling_code IN (\(list)))
+                 OR (r.status = 'withdrawn' AND EXISTS (
+                     SELECT 1 FROM revisions p WHERE p.record_id = r.record_id AND p.handling_code IN (\(list))
+                     AND (p.recipients = '*' OR instr(p.recipients, ?) > 0))))
+            """
+    }
+
+    /// The arguments of ``condition``, in order.
+    var arguments: [(any DatabaseValueConvertible)?] {
+        let codeArguments = codes.map { $0 as (any DatabaseValueConvertible)? }
+        return [key, key] + codeArguments + codeArguments + [key]
     }
 }
 
