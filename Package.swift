@@ -24,6 +24,7 @@ let package = Package(
     products: [
         .library(name: "FWX", targets: ["FWXModel", "FWXXML", "FWXSigning", "FWXConvert"]),
         .library(name: "FWXNode", targets: ["FWXStore", "FWXClient", "FWXNode"]),
+        .library(name: "FWXTrace", targets: ["FWXTrace"]),
         .executable(name: "fwx", targets: ["fwx"]),
     ],
     dependencies: [
@@ -77,6 +78,11 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
         .target(
+            name: "FWXTrace",
+            dependencies: ["FWXModel"],
+            swiftSettings: swiftSettings
+        ),
+        .target(
             name: "FWXStore",
             dependencies: ["FWXModel", .product(name: "GRDB", package: "GRDB.swift")],
             swiftSettings: swiftSettings
@@ -116,7 +122,8 @@ let package = Package(
         .testTarget(
             name: "FWXTests",
             // fwx is a dependency so that `swift build --build-tests` builds the binary the CLI tests run.
-            dependencies: ["FWXModel", "FWXXML", "FWXSigning", "FWXConvert", "FWXStore", "FWXClient", "FWXNode", "fwx"],
+            dependencies: ["FWXModel", "FWXXML", "FWXSigning", "FWXConvert", "FWXStore", "FWXClient", "FWXNode", "FWXTrace",
+                           "fwx"],
             swiftSettings: swiftSettings
         ),
     ]
