@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Benchmark an FWX node end to end on 127.0.0.1 (issue 4), side by side with xmlsec1 on the same batches.
 
-Usage: scripts/bench_node.py [--batches 20] [--records 1000] [--clients 2] [--urgent 200]
+Usage: scripts/bench_node.py [--batches 20] [--records 1000] [--clients 2] [--urgent 200] [--urgent-interval 0.05]
 
 Builds fwx in release mode (scratch path .build-release), makes a throw-away test PKI (scripts/test-pki) and two
 node configurations (NL, DE) in bench-data/node, and starts both nodes with `fwx serve`. Then, in one run:
@@ -10,10 +10,11 @@ node configurations (NL, DE) in bench-data/node, and starts both nodes with `fwx
            recipients BE so that nothing is forwarded) are POSTed to the NL node by --clients concurrent
            mutual-TLS clients (Python's ssl, kept-alive connections); every answer must be 200 with a receipt.
            Reference: `xmlsec1 --verify --trusted-pem CA` on the same files, one after the other.
-  pull:    the DE node's TLS identity pulls the NL feed (pages of --records) until FWX-More is false; each page is
+  pull:    the BE node's TLS identity pulls the NL feed (pages of --records) until FWX-More is false; each page is
            a batch the NL node signs on the fly. Reference: `xmlsec1 --sign` of the same pages (as templates).
            `fwx pull` (which also verifies and validates every page) is timed too, for information.
-  urgent:  --urgent one-record signed batches for DE are POSTed one at a time on one connection: latency of
+  urgent:  --urgent one-record signed batches for DE are POSTed one at a time on one connection, one every
+           --urgent-interval seconds: latency of
            the liaison's submission (until the signed receipt arrives), and node-to-node propagation (NL pushes
            each one to DE at once; the time between the two nodes' batch-in audit entries).
   memory:  peak RSS (VmHWM) of the NL node after the load.
@@ -52,7 +53,7 @@ def free_port():
         return s.getsockname()[1]
 
 
-def config(country, port, peer, peer_port, push):
+def config(country, port, peer, peer_port, push, puller=None):
     return f"""node: {{country: {country}, agency: {country}-BENCH, baseURL: "https://127.0.0.1:{port}"}}
 listen: {{host: 127.0.0.1, port: {port}}}
 tls: {{certificate: pki/{country}/node-tls.pem, key: pki/{country}/node-tls.key.pem}}
@@ -67,7 +68,11 @@ peers:
     ca: pki/{peer}/ca.pem
     push: {str(push).lower()}
     handlingCodes: [H0, H1, H2, H3]
-"""
+""" + (f"""  - country: {puller}
+    baseURL: "https://127.0.0.1:9"
+    ca: pki/{puller}/ca.pem
+    handlingCodes: [H0, H1, H2, H3]
+""" if puller else "")
 
 
 class Client:
@@ -118,6 +123,7 @@ def main():
     parser.add_argument("--records", type=int, default=1000)
     parser.add_argument("--clients", type=int, default=2)
     parser.add_argument("--urgent", type=int, default=200)
+    parser.add_argument("--urgent-interval", type=float, default=0.05)
     args = parser.parse_args()
 
     run(["swift", "build", "-c", "release", "--product", "fwx", "--scratch-path", ".build-release"], cwd=ROOT)
@@ -127,14 +133,17 @@ def main():
     os.makedirs(os.path.join(work, "data"))
     os.makedirs(os.path.join(work, "batches"))
     pki = os.path.join(work, "pki")
-    run([os.path.join(ROOT, "scripts", "test-pki"), pki, "--countries", "NL,DE"])
+    run([os.path.join(ROOT, "scripts", "test-pki"), pki, "--countries", "NL,DE,BE"])
     ports = {"NL": free_port(), "DE": free_port()}
-    for country, peer, push in (("NL", "DE", True), ("DE", "NL", False)):
+    # NL pushes to DE (the urgent batches are for DE); BE only pulls (the bulk batches are for BE), so the push
+    # measurement is not mixed with forwarding.
+    for country, peer, push, puller in (("NL", "DE", True, "BE"), ("DE", "NL", False, None)):
         with open(os.path.join(work, f"{country.lower()}.yaml"), "w") as f:
-            f.write(config(country, ports[country], peer, ports[peer], push))
+            f.write(config(country, ports[country], peer, ports[peer], push, puller))
     liaison = (os.path.join(pki, "NL", "liaison.pem"), os.path.join(pki, "NL", "liaison.key.pem"))
     nl_ca, de_ca = os.path.join(pki, "NL", "ca.pem"), os.path.join(pki, "DE", "ca.pem")
     de_tls = (os.path.join(pki, "DE", "node-tls.pem"), os.path.join(pki, "DE", "node-tls.key.pem"))
+    be_tls = (os.path.join(pki, "BE", "node-tls.pem"), os.path.join(pki, "BE", "node-tls.key.pem"))
 
     # Batches: generated and signed before the nodes start.
     print(f"preparing {args.batches} batches of {args.records} records and {args.urgent} one-record batches ...")
@@ -188,8 +197,8 @@ def main():
         verify_seconds = time.perf_counter() - start
         total = args.batches * args.records
 
-        # Pull throughput (DE's identity pulls NL's feed), then xmlsec1 --sign on the same pages.
-        client = Client(ports["NL"], *de_tls, nl_ca)
+        # Pull throughput (BE's node identity pulls NL's feed), then xmlsec1 --sign on the same pages.
+        client = Client(ports["NL"], *be_tls, nl_ca)
         pages = []
         cursor = "0"
         start = time.perf_counter()
@@ -203,6 +212,8 @@ def main():
                 break
         pull_seconds = time.perf_counter() - start
         pulled = sum(page.count(b"<RecordId>") for page in pages)
+        if pulled != total:
+            sys.exit(f"the feed gave {pulled} records, expected {total}")
         templates = []
         for index, page in enumerate(pages):
             text = page.decode()
@@ -218,15 +229,16 @@ def main():
         sign_seconds = time.perf_counter() - start
         pull_dir = os.path.join(work, "pulled")
         start = time.perf_counter()
-        run([fwx, "pull", "--node", f"https://127.0.0.1:{ports['NL']}", "--cert", de_tls[0], "--key", de_tls[1],
+        run([fwx, "pull", "--node", f"https://127.0.0.1:{ports['NL']}", "--cert", be_tls[0], "--key", be_tls[1],
              "--ca", nl_ca, "--out", pull_dir, "--limit", str(args.records)])
         fwx_pull_seconds = time.perf_counter() - start
 
-        # Urgent one-record pushes.
+        # Urgent one-record pushes: one every --urgent-interval seconds (an urgent push is an event, not a flood).
         latencies = []
         client = Client(ports["NL"], *liaison, nl_ca)
         for path in urgent:
             body = open(path, "rb").read()
+            time.sleep(args.urgent_interval)
             start = time.perf_counter()
             status, _, answer = client.request("POST", "/v1/batches", body)
             latencies.append((time.perf_counter() - start) * 1000)

@@ -259,18 +259,25 @@ public struct BatchXMLWriter {
 
     // MARK: Text
 
+    /// Indentation by depth, made once (the writer appends them for every element).
+    private static let indents = (0...16).map { String(repeating: "  ", count: $0) }
+
     private mutating func indent(_ depth: Int) {
-        for _ in 0..<depth { buffer += "  " }
+        buffer += depth < Self.indents.count ? Self.indents[depth] : String(repeating: "  ", count: depth)
     }
 
     private mutating func open(_ name: String, _ depth: Int) {
         indent(depth)
-        buffer += "<\(name)>\n"
+        buffer += "<"
+        buffer += name
+        buffer += ">\n"
     }
 
     private mutating func close(_ name: String, _ depth: Int) {
         indent(depth)
-        buffer += "</\(name)>\n"
+        buffer += "</"
+        buffer += name
+        buffer += ">\n"
     }
 
     private mutating func leaf(_ name: String, _ value: String, _ depth: Int,
@@ -318,7 +325,12 @@ public struct BatchXMLWriter {
         guard value.isFinite else { return "0" }
         if value == 0 { return "0" }
         // Swift's description is the shortest text that reads back to the same value; only its form changes here.
-        var text = "\(value)"
+        var text = value.description
+        // Fast path, most values: no exponent, so the description is already a decimal ("12.5", "0.25", "-3.0").
+        if !text.utf8.contains(where: { $0 == UInt8(ascii: "e") || $0 == UInt8(ascii: "E") }) {
+            if text.hasSuffix(".0") { text.removeLast(2) }
+            return text
+        }
         var negative = false
         if text.hasPrefix("-") {
             negative = true

@@ -127,10 +127,10 @@ public struct SignedBatchChecker: Sendable {
     /// outside the page are expected there).
     public func check(_ bytes: [UInt8], name: String, ignoring: Set<String> = []) async throws -> CheckResult {
         let verifier = self.verifier
-        let signatureTask = Task.detached { Result { try verifier.verify(bytes, name: name) } }
+        async let signatureResult = BlockingWork.run("fwx-verify") { Result { try verifier.verify(bytes, name: name) } }
         let maxRecords = maxRecordsPerBatch
         let now = self.now
-        let reading = try await Task.detached { () throws -> ReadResult in
+        let reading = try await BlockingWork.run("fwx-validate") { () throws -> ReadResult in
             let collected = Collected()
             let reader = ValidatingBatchReader(now: now)
             do {
@@ -148,8 +148,8 @@ public struct SignedBatchChecker: Sendable {
             } catch is TooManyRecords {
                 return ReadResult(report: nil, header: collected.header, records: [])
             }
-        }.value
-        let signature = try await signatureTask.value
+        }
+        let signature = try await signatureResult
         guard var report = reading.report else {
             return .refused(.tooLarge(rule: RuleID.requestTooLarge,
                                       message: "the batch has more than \(maxRecords) records, the most this node "

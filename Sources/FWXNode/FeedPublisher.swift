@@ -23,7 +23,7 @@ public struct FeedPublisher: Sendable {
         let header = BatchHeader(batchId: UUID().uuidString.lowercased(), sender: node,
                                  recipients: .countries([caller]),
                                  createdAt: ISOTime.timestamp(epochSeconds: Int(now.timeIntervalSince1970)),
-                                 sequenceNumber: UInt64(max(0, sequence)),
+                                 sequenceNumber: UInt64(max(1, sequence)),
                                  defaultHandlingCode: entries.map(\.handlingCode).max() ?? .h3)
         var text = ""
         text.reserveCapacity(entries.reduce(1024) { $0 + $1.xml.utf8.count })

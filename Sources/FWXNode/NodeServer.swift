@@ -267,9 +267,9 @@ struct Routes: Sendable {
 
     // MARK: Responses
 
-    /// Runs CPU-heavy work (signing) off the event loops and the cooperative pool's hot path.
+    /// Runs CPU-heavy work (signing) off the event loops and the cooperative pool.
     static func offload<T: Sendable>(_ work: @escaping @Sendable () throws -> T) async throws -> T {
-        try await Task.detached(priority: .medium) { try work() }.value
+        try await BlockingWork.run("fwx-sign", work)
     }
 
     func xmlResponse(_ bytes: [UInt8]) -> Response {

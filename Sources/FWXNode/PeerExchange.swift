@@ -40,7 +40,7 @@ public struct PeerExchange: Sendable {
         switch response.status {
         case 200:
             let receiptXML = response.body
-            let checked = try await Task.detached { [trust, expectedCountry] () throws -> Result<Receipt, PushProblem> in
+            let checked = try await BlockingWork.run("fwx-receipt") { [trust, expectedCountry] () throws -> Result<Receipt, PushProblem> in
                 let report = try SignatureVerifier(trustStore: trust).verify(receiptXML, name: "receipt for \(batchId)")
                 guard report.isValid else {
                     let reasons = report.findings.filter { $0.severity == .error }.map { "\($0.rule): \($0.message)" }
@@ -56,7 +56,7 @@ public struct PeerExchange: Sendable {
                     return .failure(PushProblem(message: mismatch))
                 }
                 return .success(receipt)
-            }.value
+            }
             switch checked {
             case .success(let receipt): return .delivered(receipt: receipt, xml: receiptXML)
             case .failure(let problem): return .retry(message: problem.message)

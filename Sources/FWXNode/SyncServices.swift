@@ -22,6 +22,8 @@ public struct OutboxService: Service {
     let node: ExchangeNode
     /// Longest sleep between looks at the queue when nothing wakes the service.
     var idleSeconds: Double = 5
+    /// Pushes in flight to one peer at a time.
+    var concurrentPushesPerPeer = 4
 
     public init(node: ExchangeNode) { self.node = node }
 
@@ -41,12 +43,18 @@ public struct OutboxService: Service {
                     await node.outboxWakeup.wait(seconds: wait)
                     continue
                 }
-                // Deliveries to different peers run side by side; one peer's batches go in queue order.
+                // Deliveries run side by side: up to `concurrentPushesPerPeer` per peer, each peer independently,
+                // so one slow or unreachable peer does not hold up the others and a burst drains quickly.
+                // Order between batches does not matter to the receiver (revisions decide).
                 await withTaskGroup(of: Void.self) { group in
                     for (peer, entries) in Dictionary(grouping: due, by: \.peer) {
-                        group.addTask {
-                            for entry in entries where !stopping.isSet {
-                                await deliver(entry, via: exchanges[peer])
+                        let lanes = min(concurrentPushesPerPeer, entries.count)
+                        for lane in 0..<lanes {
+                            group.addTask {
+                                for entry in entries.enumerated().filter({ $0.offset % lanes == lane }).map(\.element)
+                                where !stopping.isSet {
+                                    await deliver(entry, via: exchanges[peer])
+                                }
                             }
                         }
                     }
@@ -81,11 +89,10 @@ public struct OutboxService: Service {
         }
         guard let exchange else { return await fail("\(entry.peer) is no longer a configured peer", permanent: true) }
         do {
-            guard let bytes = try await node.store.signedBatch(id: entry.batchId) else {
+            guard let stored = try await node.store.signedBatch(id: entry.batchId) else {
                 return await fail("batch \(entry.batchId) is not in the store", permanent: true)
             }
-            let digest = try await Task.detached { try ReceiptReader.canonicalDigest(of: bytes, name: entry.batchId) }.value
-            switch try await exchange.push(bytes, batchId: entry.batchId, digest: digest) {
+            switch try await exchange.push(stored.bytes, batchId: entry.batchId, digest: stored.digest) {
             case .delivered(_, let xml):
                 try await node.store.recordPushDelivered(
                     id: entry.id, receipt: xml, at: Date(),

@@ -30,7 +30,7 @@ public struct ReceiptIssuer: Sendable {
         }
         let receipt = Receipt(receiptId: receiptId, batchId: batchId,
                               batchSender: NodeIdentity(country: country, agencyId: agency),
-                              batchDigest: SHA256Hex.of(batch.exclusiveCanonical()),
+                              batchDigest: batch.exclusiveCanonicalSHA256(),
                               receivedAt: ISOTime.timestamp(epochSeconds: Int(receivedAt.timeIntervalSince1970)),
                               receivingNode: node, outcomes: recordOutcomes)
         let signed = try signer.sign(Array(receipt.xml.utf8), name: "receipt for \(batchId)")
@@ -109,19 +109,19 @@ public enum ReceiptReader {
         guard let root = batch.root, Nodes.name(root) == "Batch", let batchId = Nodes.fwxText(root, ["Header", "BatchId"]) else {
             throw FWXError(.usage, "\(name) is not an FWX batch with a BatchId", location: name)
         }
-        return (batchId, SHA256Hex.of(batch.exclusiveCanonical()))
+        return (batchId, batch.exclusiveCanonicalSHA256())
     }
 
     /// SHA-256 (hex) of a signed document's exclusive canonical form, as receipts name it.
     public static func canonicalDigest(of bytes: [UInt8], name: String) throws -> String {
         try XMLSec.ensureInitialised()
-        return SHA256Hex.of(try SignedDocument(bytes: bytes, name: name).exclusiveCanonical())
+        return try SignedDocument(bytes: bytes, name: name).exclusiveCanonicalSHA256()
     }
 
     /// Why `receipt` does not acknowledge exactly the signed batch `bytes`, or nil when it does.
     public static func mismatch(_ receipt: Receipt, signedBatch bytes: [UInt8], name: String) throws -> String? {
         let batch = try SignedDocument(bytes: bytes, name: name)
-        let digest = SHA256Hex.of(batch.exclusiveCanonical())
+        let digest = batch.exclusiveCanonicalSHA256()
         guard let root = batch.root, let batchId = Nodes.fwxText(root, ["Header", "BatchId"]) else {
             return "\(name) is not an FWX batch"
         }

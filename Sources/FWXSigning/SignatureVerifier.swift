@@ -127,7 +127,7 @@ public struct SignatureVerifier: Sendable {
                 keyInfo)
         }
 
-        if computesDigest { report.documentDigest = SHA256Hex.of(document.exclusiveCanonical()) }
+        if computesDigest { report.documentDigest = document.exclusiveCanonicalSHA256() }
         if let problem = try Self.verifySignatureValue(of: document, with: signer) {
             add(RuleID.signatureInvalid, problem, signature)
         }

@@ -117,12 +117,55 @@ final class SignedDocument {
     }
 
     /// Exclusive canonical form of the whole document (comments dropped), as receipts hash it.
+    /// SHA-256 (hex) of ``exclusiveCanonical()``, hashed while libxml2 writes it: no copy of the canonical form
+    /// is ever held (a node computes this for every batch it takes in).
+    func exclusiveCanonicalSHA256() -> String {
+        let hasher = StreamingSHA256()
+        let context = Unmanaged.passRetained(hasher)
+        defer { context.release() }
+        guard let output = xmlOutputBufferCreateIO({ context, buffer, length in
+            guard let context, let buffer, length >= 0 else { return -1 }
+            Unmanaged<StreamingSHA256>.fromOpaque(context).takeUnretainedValue().update(buffer, count: Int(length))
+            return length
+        }, nil, context.toOpaque(), nil) else {
+            return SHA256Hex.of(exclusiveCanonical())
+        }
+        let written = xmlC14NDocSaveTo(document, nil, Int32(XML_C14N_EXCLUSIVE_1_0.rawValue), nil, 0, output)
+        xmlOutputBufferClose(output)
+        guard written >= 0 else { return SHA256Hex.of(exclusiveCanonical()) }
+        return hasher.finish()
+    }
+
     func exclusiveCanonical() -> [UInt8] {
         var memory: UnsafeMutablePointer<xmlChar>?
         let size = xmlC14NDocDumpMemory(document, nil, Int32(XML_C14N_EXCLUSIVE_1_0.rawValue), nil, 0, &memory)
         guard size >= 0, let memory else { return [] }
         defer { CXMLSec_xmlFree(memory) }
         return Array(UnsafeBufferPointer(start: memory, count: Int(size)))
+    }
+}
+
+/// An OpenSSL SHA-256 computation fed in pieces. Owns its EVP_MD_CTX.
+final class StreamingSHA256 {
+    private let context: OpaquePointer
+
+    init() {
+        context = EVP_MD_CTX_new()
+        EVP_DigestInit_ex(context, EVP_sha256(), nil)
+    }
+
+    deinit { EVP_MD_CTX_free(context) }
+
+    func update(_ bytes: UnsafePointer<CChar>, count: Int) {
+        EVP_DigestUpdate(context, bytes, count)
+    }
+
+    /// The digest as lower-case hex.
+    func finish() -> String {
+        var digest = [UInt8](repeating: 0, count: 32)
+        var length: UInt32 = 0
+        EVP_DigestFinal_ex(context, &digest, &length)
+        return digest.prefix(Int(length)).map { String(format: "%02x", $0) }.joined()
     }
 }
 

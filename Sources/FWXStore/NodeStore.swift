@@ -212,8 +212,8 @@ public protocol NodeStore: Sendable {
     func duePushes(now: Date, limit: Int) async throws -> [OutboxEntry]
     /// The earliest time a queued push is due.
     func nextPushDue() async throws -> Date?
-    /// The signed batch as received.
-    func signedBatch(id: String) async throws -> [UInt8]?
+    /// The signed batch as received, with the SHA-256 of its canonical form that its receipts name.
+    func signedBatch(id: String) async throws -> (bytes: [UInt8], digest: String)?
     /// Marks a push delivered, with the peer's receipt.
     func recordPushDelivered(id: Int64, receipt: [UInt8], at: Date, audit: AuditEntry) async throws
     /// Notes a failed push: retried at `retryAt`, or a dead letter when `retryAt` is nil.

@@ -329,10 +329,13 @@ public final class SQLiteNodeStore: NodeStore {
         }
     }
 
-    public func signedBatch(id: String) async throws -> [UInt8]? {
+    public func signedBatch(id: String) async throws -> (bytes: [UInt8], digest: String)? {
         try await read { db in
-            try Data.fetchOne(db, sql: "SELECT signed_batch FROM batches WHERE batch_id = ?", arguments: [id])
-                .map { [UInt8]($0) }
+            try Row.fetchOne(db, sql: "SELECT signed_batch, digest FROM batches WHERE batch_id = ?", arguments: [id])
+                .map { row in
+                    let bytes: Data = row["signed_batch"]
+                    return ([UInt8](bytes), row["digest"])
+                }
         }
     }
 

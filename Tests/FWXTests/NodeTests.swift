@@ -49,7 +49,7 @@ struct NodeTests {
             #expect(try await de.store.recordIds(origin: "NL") == ids)
             let deCounts = try await de.store.counts(origin: "NL")
             #expect(deCounts.records == 15 && deCounts.revisions == 15 && deCounts.batches == 1)
-            #expect(try await de.store.signedBatch(id: batch.header.batchId) == signed,
+            #expect(try await de.store.signedBatch(id: batch.header.batchId)?.bytes == signed,
                     "DE keeps the liaison's signed bytes as evidence")
             let nlMetrics = try await network.get("/metrics", as: pki.liaison("NL"), to: "NL").nodeTestText
             #expect(nodeTestMetric(nlMetrics, "fwx_batches_out_total", label: "peer=\"DE\"") == 1, "\(nlMetrics)")
@@ -194,7 +194,7 @@ struct NodeTests {
                 #expect(try await nl.store.counts(origin: nil) == before)
                 #expect(try await nl.store.recordIds(origin: nil) == heldIds)
             }
-            #expect(try await nl.store.signedBatch(id: original.header.batchId) == originalSigned)
+            #expect(try await nl.store.signedBatch(id: original.header.batchId)?.bytes == originalSigned)
             #expect(try await nl.store.signedBatch(id: sameSequence.header.batchId) == nil)
             // The client API reports them as refusals for good (no retry).
             if case .refused(let status, _) = try await network.push(try pki.sign(sameSequence), as: pki.liaison("NL"),
