@@ -95,7 +95,7 @@ let package = Package(
         .target(
             name: "FWXNode",
             dependencies: [
-                "FWXModel", "FWXXML", "FWXSigning", "FWXConvert", "FWXStore", "FWXClient", "CXMLSec",
+                "FWXModel", "FWXXML", "FWXSigning", "FWXConvert", "FWXStore", "FWXClient", "FWXTrace", "CXMLSec",
                 .product(name: "Yams", package: "Yams"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdTLS", package: "hummingbird"),
@@ -112,7 +112,7 @@ let package = Package(
         .executableTarget(
             name: "fwx",
             dependencies: [
-                "FWXModel", "FWXXML", "FWXSigning", "FWXConvert", "FWXStore", "FWXClient", "FWXNode",
+                "FWXModel", "FWXXML", "FWXSigning", "FWXConvert", "FWXStore", "FWXClient", "FWXNode", "FWXTrace",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),

@@ -3,6 +3,7 @@ public import FWXXML
 public import FWXSigning
 public import FWXStore
 import FWXConvert
+import FWXTrace
 import Foundation
 
 /// What happened to a batch a caller submitted; the server turns it into an HTTP answer.
@@ -140,9 +141,11 @@ public struct SignedBatchChecker: Sendable {
                     var record = record
                     let code = record.handlingCode ?? collected.header?.defaultHandlingCode ?? .h3
                     record.setHandlingCode(code)
+                    let facts = RecordFacts.of(record)
                     collected.records.append(IncomingRecord(
                         recordId: record.recordId, revision: record.revision, kind: record.kind,
-                        status: record.status, handlingCode: code, xml: BatchXMLWriter.fragment(for: record)))
+                        status: record.status, handlingCode: code, xml: BatchXMLWriter.fragment(for: record),
+                        facts: facts.binary(), searchKeys: SearchKeys.of(facts)))
                 })
                 return ReadResult(report: report, header: collected.header, records: collected.records)
             } catch is TooManyRecords {

@@ -91,6 +91,7 @@ struct Routes: Sendable {
         router.post("/v1/batches") { request, context in try await submitBatch(request, context) }
         router.get("/v1/feed") { request, context in try await feed(request, context) }
         router.get("/v1/records/:id") { request, context in try await record(request, context) }
+        router.get("/v1/search") { request, context in try await search(request, context) }
         router.get("/healthz") { _, context in try await health(context) }
         router.get("/metrics") { _, context in try await metrics(context) }
     }
@@ -248,6 +249,41 @@ struct Routes: Sendable {
         return xmlResponse(signed)
     }
 
+    // MARK: GET /v1/search
+
+    /// Hit or no hit, with the ids of the matching records the caller may see; the caller then fetches them with
+    /// GET /v1/records/{id}. Every search is audited with what was asked.
+    func search(_ request: Request, _ context: NodeRequestContext) async throws -> Response {
+        let caller = try await caller(context)
+        if let refused = try await checkRate(caller, target: "/v1/search") { return refused }
+        let parameters = request.uri.queryParameters
+        let asked = ["container", "plate", "registration", "vat"].compactMap { name in
+            parameters[Substring(name)].map { (name, String($0)) }
+        }
+        let known = Set(["container", "plate", "registration", "vat"])
+        if let unknown = parameters.map({ String($0.key) }).first(where: { !known.contains($0) }) {
+            return errorResponse(.badRequest, RuleID.badRequest,
+                                 "unknown search parameter \(unknown); use container, plate, registration or vat")
+        }
+        let values = Dictionary(asked, uniquingKeysWith: { first, _ in first })
+        let keys = SearchKeys.query(container: values["container"], plate: values["plate"],
+                                    registration: values["registration"], vat: values["vat"])
+        guard !keys.isEmpty else {
+            return errorResponse(.badRequest, RuleID.badRequest,
+                                 "give at least one of container, plate, registration or vat")
+        }
+        let target = asked.map { "\($0)=\($1)" }.joined(separator: "&")
+        guard let peer = node.configuration.peer(country: caller.country) else {
+            try await audit(caller, "refusal", "/v1/search", "403 \(RuleID.notEntitled)", target)
+            return errorResponse(.forbidden, RuleID.notEntitled,
+                                 "\(caller.country) is not a peer of this node; only configured peers may search")
+        }
+        let ids = try await node.store.search(keys: keys, origin: node.identity.country, caller: caller.country,
+                                              handlingCodes: peer.handlingCodes)
+        try await audit(caller, "search", target, ids.isEmpty ? "no-hit" : "hit", "\(ids.count) records")
+        return jsonResponse(.ok, SearchAnswer(hit: !ids.isEmpty, records: ids))
+    }
+
     // MARK: /healthz, /metrics
 
     func health(_ context: NodeRequestContext) async throws -> Response {
@@ -322,6 +358,13 @@ public struct ErrorBody: Codable, Sendable {
 struct InvalidBatchBody: Encodable {
     var error: ErrorBody.Detail
     var findings: ValidationReport
+}
+
+/// The answer to GET /v1/search.
+public struct SearchAnswer: Codable, Sendable {
+    public var hit: Bool
+    /// Ids of the matching records the caller may see; fetch each with GET /v1/records/{id}.
+    public var records: [String]
 }
 
 struct Health: Codable {

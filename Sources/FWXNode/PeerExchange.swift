@@ -96,6 +96,21 @@ public struct PeerExchange: Sendable {
         return response.body
     }
 
+    /// Asks the node whether it holds records with these keys that the caller may see (hit/no-hit).
+    public func search(container: String? = nil, plate: String? = nil, registration: String? = nil,
+                       vat: String? = nil) async throws -> SearchAnswer {
+        let pairs = [("container", container), ("plate", plate), ("registration", registration), ("vat", vat)]
+            .compactMap { name, value in value.map { (name, $0) } }
+        let query = pairs.map { "\($0)=\($1.addingPercentEncoding(withAllowedCharacters: .alphanumerics) ?? $1)" }
+            .joined(separator: "&")
+        let response = try await client.send(method: "GET", url: baseURL + "/v1/search?" + query)
+        guard response.status == 200,
+              let answer = try? JSONDecoder().decode(SearchAnswer.self, from: Data(response.body)) else {
+            throw PeerExchangeError(status: response.status, message: Self.message(response))
+        }
+        return answer
+    }
+
     /// The `message` of an FWX JSON error body, or the start of the body.
     static func message(_ response: HTTPSResponse) -> String {
         if let body = try? JSONDecoder().decode(ErrorBody.self, from: Data(response.body)) {

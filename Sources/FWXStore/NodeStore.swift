@@ -12,15 +12,22 @@ public struct IncomingRecord: Sendable, Hashable {
     /// The record's own handling code, or the batch's default.
     public var handlingCode: HandlingCode
     public var xml: String
+    /// What analysis needs of the record, in FWXTrace's compact binary form (opaque to the store).
+    public var facts: [UInt8]?
+    /// Exact-match search keys (`container:…`, `plate:…`, `registration:…`, `ce:…`, `vat:…`), for hit/no-hit
+    /// searches; kept for the latest revision of active records only.
+    public var searchKeys: [String]
 
     public init(recordId: String, revision: Int, kind: String, status: RecordStatus, handlingCode: HandlingCode,
-                xml: String) {
+                xml: String, facts: [UInt8]? = nil, searchKeys: [String] = []) {
         self.recordId = recordId
         self.revision = revision
         self.kind = kind
         self.status = status
         self.handlingCode = handlingCode
         self.xml = xml
+        self.facts = facts
+        self.searchKeys = searchKeys
     }
 }
 
@@ -232,4 +239,13 @@ public protocol NodeStore: Sendable {
     func counts(origin: String?) async throws -> StoreCounts
     /// Ids of the records held (latest revisions), optionally of one owner, sorted.
     func recordIds(origin: String?) async throws -> [String]
+
+    /// Ids of the records owned by `origin` that `caller` may see (as for the feed) and that have one of `keys`
+    /// among their search keys, sorted. Active records only: a withdrawn record is never a hit.
+    func search(keys: [String], origin: String, caller: String, handlingCodes: Set<HandlingCode>) async throws
+        -> [String]
+
+    /// Calls `body` with the analysis facts of the latest revision of every active record held (of one owner when
+    /// `origin` is given), reading them in one snapshot without holding them all in memory. Blocks.
+    func forEachLatestFacts(origin: String?, _ body: ([UInt8]) throws -> Void) throws
 }

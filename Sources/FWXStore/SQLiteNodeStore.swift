@@ -115,6 +115,17 @@ public final class SQLiteNodeStore: NodeStore {
                     BEGIN SELECT RAISE(ABORT, 'the audit trail is append-only'); END;
                 """)
         }
+        migrator.registerMigration("v2: analysis facts and search keys") { db in
+            try db.execute(sql: """
+                ALTER TABLE revisions ADD COLUMN facts BLOB;
+                CREATE TABLE record_keys (
+                    key TEXT NOT NULL,
+                    record_id TEXT NOT NULL REFERENCES records(record_id),
+                    PRIMARY KEY (key, record_id)
+                ) WITHOUT ROWID;
+                CREATE INDEX record_keys_record ON record_keys (record_id);
+                """)
+        }
         return migrator
     }
 
@@ -182,9 +193,11 @@ public final class SQLiteNodeStore: NodeStore {
         let lookup = try db.cachedStatement(sql: "SELECT origin_country, revision, audience FROM records WHERE record_id = ?")
         let insertRevision = try db.cachedStatement(sql: """
             INSERT INTO revisions (record_id, revision, origin_country, batch_id, source, kind, status, handling_code,
-                                   recipients, xml, received_at)
-            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                                   recipients, xml, received_at, facts)
+            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
             """)
+        let dropKeys = try db.cachedStatement(sql: "DELETE FROM record_keys WHERE record_id = ?")
+        let insertKey = try db.cachedStatement(sql: "INSERT OR IGNORE INTO record_keys (key, record_id) VALUES (?, ?)")
         let upsertLatest = try db.cachedStatement(sql: """
             INSERT INTO records (record_id, origin_country, revision, seq, status, handling_code, audience, updated_at)
             VALUES (?, ?, ?, ?, ?, ?, ?, ?)
@@ -212,12 +225,17 @@ public final class SQLiteNodeStore: NodeStore {
             try insertRevision.execute(arguments: [
                 record.recordId, record.revision, origin, batchId, source, record.kind, record.status.rawValue,
                 record.handlingCode.rawValue, recipientText, record.xml, at.timeIntervalSince1970,
+                record.facts.map { Data($0) },
             ])
             let seq = db.lastInsertedRowID
             try upsertLatest.execute(arguments: [
                 record.recordId, origin, record.revision, seq, record.status.rawValue, record.handlingCode.rawValue,
                 audience, at.timeIntervalSince1970,
             ])
+            try dropKeys.execute(arguments: [record.recordId])
+            if record.status == .active {
+                for key in record.searchKeys { try insertKey.execute(arguments: [key, record.recordId]) }
+            }
             outcomes.append(RecordOutcome(recordId: record.recordId, revision: record.revision, result: .accepted))
         }
         return outcomes
@@ -452,6 +470,44 @@ public final class SQLiteNodeStore: NodeStore {
             try String.fetchAll(db, sql: """
                 SELECT record_id FROM records WHERE ? IS NULL OR origin_country = ? ORDER BY record_id
                 """, arguments: [origin, origin])
+        }
+    }
+
+    // MARK: - Analysis
+
+    public func search(keys: [String], origin: String, caller: String, handlingCodes: Set<HandlingCode>) async throws
+        -> [String]
+    {
+        guard !keys.isEmpty else { return [] }
+        let entitled = Entitlement(caller: caller, handlingCodes: handlingCodes)
+        let sql = """
+            SELECT DISTINCT r.record_id
+            FROM record_keys k JOIN records r ON r.record_id = k.record_id JOIN revisions v ON v.seq = r.seq
+            WHERE k.key IN (\(Array(repeating: "?", count: keys.count).joined(separator: ", ")))
+              AND r.origin_country = ? AND r.status = 'active' AND \(entitled.condition)
+            ORDER BY r.record_id
+            """
+        return try await read { db in
+            let values: [(any DatabaseValueConvertible)?] = keys.map { $0 } + [origin] + entitled.arguments
+            return try String.fetchAll(db, sql: sql, arguments: StatementArguments(values))
+        }
+    }
+
+    public func forEachLatestFacts(origin: String?, _ body: ([UInt8]) throws -> Void) throws {
+        do {
+            try pool.read { db in
+                let rows = try Row.fetchCursor(db, sql: """
+                    SELECT v.facts FROM records r JOIN revisions v ON v.seq = r.seq
+                    WHERE r.status = 'active' AND v.facts IS NOT NULL AND (? IS NULL OR r.origin_country = ?)
+                    """, arguments: [origin, origin])
+                while let row = try rows.next() {
+                    let value = row[0] as DatabaseValue
+                    guard case .blob(let data) = value.storage else { continue }
+                    try data.withUnsafeBytes { try body(Array($0.bindMemory(to: UInt8.self))) }
+                }
+            }
+        } catch {
+            throw StoreError.wrap(error, path: path)
         }
     }
 

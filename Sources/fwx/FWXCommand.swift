@@ -34,7 +34,7 @@ struct FWXCommand: AsyncParsableCommand {
             FileHandle.standardError.write(Data("fwx: configuration refused:\n\(error)\n".utf8))
             Foundation.exit(ExitStatus.usageOrIO)
         } catch let error where error is FWXError || error is HTTPSClientError || error is PeerExchangeError
-                    || error is StoreError {
+                    || error is StoreError || error is FeedPageError {
             // FWX's own errors say what went wrong and where; usage, I/O, TLS or store trouble all exit 2.
             FileHandle.standardError.write(Data("fwx: error: \(error)\n".utf8))
             Foundation.exit(ExitStatus.usageOrIO)
