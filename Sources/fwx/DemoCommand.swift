@@ -5,6 +5,7 @@ import FWXModel
 import FWXNode
 import FWXSigning
 import FWXStore
+import FWXTrace
 import Foundation
 import Logging
 import ServiceLifecycle
@@ -29,6 +30,8 @@ struct DemoCommand: AsyncParsableCommand {
     var keep = false
     @Option(name: .long, help: "Seconds to wait for the nodes to converge.")
     var timeout: Double = 60
+    @Option(name: .long, help: "Where to write the analyst's HTML report traced from the NL node's store.")
+    var report: String = "fwx-demo-report.html"
 
     func validate() throws {
         guard (2...10_000).contains(records) else { throw ValidationError("--records must be between 2 and 10000") }
@@ -41,7 +44,8 @@ struct DemoCommand: AsyncParsableCommand {
             if keep { print("kept \(folder)") } else { try? FileManager.default.removeItem(atPath: folder) }
         }
         LoggingBootstrap.once()
-        let demo = try DemoNetwork(folder: folder)
+        var demo = try DemoNetwork(folder: folder)
+        demo.reportPath = URL(fileURLWithPath: report).standardizedFileURL.path
         let failures = try await demo.run(records: records, timeout: timeout)
         if failures > 0 { throw ExitCode(ExitStatus.invalid) }
     }
@@ -64,6 +68,7 @@ struct DemoNetwork {
     let folder: String
     let pki: String
     var ports: [String: Int] = [:]
+    var reportPath = "fwx-demo-report.html"
 
     init(folder: String) throws {
         self.folder = folder
@@ -234,6 +239,22 @@ struct DemoNetwork {
             say("   \(country): \(counts.records) records (\(counts.withdrawn) withdrawn), \(counts.batches) batches received, "
                 + "\(pushes) pushes delivered, \(pulled) records pulled, \(audit.count) audit entries (\(refusals) refusals)")
         }
+
+        // The analyst's view: trace over what the NL node holds, written as a self-contained report.
+        say("9. an analyst traces flows and networks over the NL node's store (fwx trace --config nl.yaml --html …)")
+        var engine = TraceEngine()
+        try nodes["NL"]!.store.forEachLatestFacts(origin: nil) { bytes in
+            if let facts = try? RecordFacts(binary: bytes) { engine.add(facts) }
+        }
+        // Few records: a key shared by more than 20 of them (a common company or product name) links nothing.
+        let result = engine.result(maxRecordsPerKey: 20)
+        let page = TraceHTML.render(result, title: "FWX demo: what the NL node holds",
+                                    generatedAt: ISOTime.timestamp(epochSeconds: Int(Date().timeIntervalSince1970)))
+        try AtomicOutput.write(Array(page.utf8), to: reportPath)
+        let top = result.routes.prefix(3).map { "\($0.label) (\($0.records))" }.joined(separator: ", ")
+        check(result.totals.recordsMatched > 0 && !result.routes.isEmpty,
+              "\(result.totals.recordsMatched) records traced: top routes \(top); \(result.clusterCount) clusters")
+        say("   report: \(reportPath)")
         return failures
     }
 

@@ -1,0 +1,128 @@
+// Number formatting and escaping shared by the renderers of a TraceResult (CSV, GeoJSON, GraphML, HTML). No
+// Foundation and no locale: numbers always use '.' as the decimal separator, whatever the machine's settings.
+
+/// Locale-free number text for the renderers.
+enum OutputNumber {
+    /// `value` rounded to `places` decimals (at most 6), always with exactly that many decimals: `12.5` with 1 place
+    /// is `12.5`, `3` with 1 place `3.0`. Rounds half away from zero on the decimal value (the value is first taken
+    /// to millionths, so that `0.25` rounds like the decimal it stands for). Non-finite values give `0`.
+    static func fixed(_ value: Double, places: Int, grouped: Bool = false) -> String {
+        let (negative, whole, fraction) = split(value, places: places)
+        var text = negative ? "-" : ""
+        text += grouped ? group(whole) : String(whole)
+        if places > 0 { text += "." + pad(fraction, places) }
+        return text
+    }
+
+    /// `value` with at most `maxPlaces` decimals and no trailing zeros: `12.5`, `100`, `0.001`. For CSV, JSON-like
+    /// text and coordinates.
+    static func plain(_ value: Double, maxPlaces: Int = 3) -> String {
+        var text = fixed(value, places: maxPlaces)
+        if text.contains(".") {
+            while text.hasSuffix("0") { text.removeLast() }
+            if text.hasSuffix(".") { text.removeLast() }
+        }
+        return text == "-0" ? "0" : text
+    }
+
+    /// A whole number with `,` between thousands: `1,234,567`.
+    static func count(_ value: Int) -> String {
+        value < 0 ? "-" + group(UInt64(-value)) : group(UInt64(value))
+    }
+
+    /// Kilograms for people: one decimal, thousands grouped, ` kg`: `1,234.5 kg`.
+    static func kg(_ value: Double) -> String { fixed(value, places: 1, grouped: true) + " kg" }
+
+    /// A signed change: `+3`, `-2`, `0`.
+    static func signed(_ value: Int) -> String { value > 0 ? "+" + count(value) : count(value) }
+
+    /// A signed change in kilograms: `+1.5 kg`, `-0.5 kg`.
+    static func signedKg(_ value: Double) -> String {
+        let text = kg(value)
+        return text.hasPrefix("-") || text == "0.0 kg" ? text : "+" + text
+    }
+
+    /// A signed percentage with one decimal: `+25.0%`; `n/a` when nil.
+    static func percent(_ value: Double?) -> String {
+        guard let value else { return "n/a" }
+        let text = fixed(value, places: 1, grouped: true)
+        return (text.hasPrefix("-") || text == "0.0" ? text : "+" + text) + "%"
+    }
+
+    private static func split(_ value: Double, places: Int) -> (negative: Bool, whole: UInt64, fraction: UInt64) {
+        let places = min(max(places, 0), 6)
+        guard value.isFinite, abs(value) < 9e12 else { return (false, 0, 0) }
+        let micro = UInt64((abs(value) * 1_000_000).rounded())
+        var unit: UInt64 = 1
+        for _ in 0..<(6 - places) { unit *= 10 }
+        let scaled = (micro + unit / 2) / unit
+        var perWhole: UInt64 = 1
+        for _ in 0..<places { perWhole *= 10 }
+        return (value < 0 && scaled != 0, scaled / perWhole, scaled % perWhole)
+    }
+
+    private static func pad(_ number: UInt64, _ width: Int) -> String {
+        let digits = String(number)
+        return String(repeating: "0", count: max(0, width - digits.count)) + digits
+    }
+
+    private static func group(_ number: UInt64) -> String {
+        let digits = Array(String(number))
+        var text = ""
+        for (index, digit) in digits.enumerated() {
+            if index > 0, (digits.count - index) % 3 == 0 { text += "," }
+            text.append(digit)
+        }
+        return text
+    }
+}
+
+/// Escaping for the text formats the renderers write.
+enum OutputEscape {
+    /// Text for XML and HTML content and attribute values (double-quoted): `&`, `<`, `>`, `"` and `'` become
+    /// entities; control characters that XML 1.0 does not allow are replaced by U+FFFD.
+    static func xml(_ text: String) -> String {
+        var result = ""
+        result.reserveCapacity(text.utf8.count)
+        for scalar in text.unicodeScalars {
+            switch scalar {
+            case "&": result += "&amp;"
+            case "<": result += "&lt;"
+            case ">": result += "&gt;"
+            case "\"": result += "&quot;"
+            case "'": result += "&#39;"
+            case "\t", "\n", "\r": result.unicodeScalars.append(scalar)
+            default:
+                let value = scalar.value
+                if value < 0x20 || value == 0xFFFE || value == 0xFFFF {
+                    result += "\u{FFFD}"
+                } else {
+                    result.unicodeScalars.append(scalar)
+                }
+            }
+        }
+        return result
+    }
+
+    /// A JSON string literal, quotes included (RFC 8259: `"` and `\` escaped, control characters as `\u00XX`).
+    static func jsonString(_ text: String) -> String {
+        var result = "\""
+        for scalar in text.unicodeScalars {
+            switch scalar {
+            case "\"": result += "\\\""
+            case "\\": result += "\\\\"
+            case "\n": result += "\\n"
+            case "\r": result += "\\r"
+            case "\t": result += "\\t"
+            default:
+                if scalar.value < 0x20 {
+                    let hex = String(scalar.value, radix: 16, uppercase: true)
+                    result += "\\u" + String(repeating: "0", count: 4 - hex.count) + hex
+                } else {
+                    result.unicodeScalars.append(scalar)
+                }
+            }
+        }
+        return result + "\""
+    }
+}
