@@ -117,7 +117,10 @@ public final class SQLiteNodeStore: NodeStore {
         }
         migrator.registerMigration("v2: analysis facts and search keys") { db in
             try db.execute(sql: """
-                ALTER TABLE revisions ADD COLUMN facts BLOB;
+                CREATE TABLE latest_facts (
+                    record_id TEXT PRIMARY KEY NOT NULL REFERENCES records(record_id),
+                    facts BLOB NOT NULL
+                ) WITHOUT ROWID;
                 CREATE TABLE record_keys (
                     key TEXT NOT NULL,
                     record_id TEXT NOT NULL REFERENCES records(record_id),
@@ -193,9 +196,11 @@ public final class SQLiteNodeStore: NodeStore {
         let lookup = try db.cachedStatement(sql: "SELECT origin_country, revision, audience FROM records WHERE record_id = ?")
         let insertRevision = try db.cachedStatement(sql: """
             INSERT INTO revisions (record_id, revision, origin_country, batch_id, source, kind, status, handling_code,
-                                   recipients, xml, received_at, facts)
-            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                                   recipients, xml, received_at)
+            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
             """)
+        let keepFacts = try db.cachedStatement(sql: "INSERT OR REPLACE INTO latest_facts (record_id, facts) VALUES (?, ?)")
+        let dropFacts = try db.cachedStatement(sql: "DELETE FROM latest_facts WHERE record_id = ?")
         let dropKeys = try db.cachedStatement(sql: "DELETE FROM record_keys WHERE record_id = ?")
         let insertKey = try db.cachedStatement(sql: "INSERT OR IGNORE INTO record_keys (key, record_id) VALUES (?, ?)")
         let upsertLatest = try db.cachedStatement(sql: """
@@ -225,7 +230,6 @@ public final class SQLiteNodeStore: NodeStore {
             try insertRevision.execute(arguments: [
                 record.recordId, record.revision, origin, batchId, source, record.kind, record.status.rawValue,
                 record.handlingCode.rawValue, recipientText, record.xml, at.timeIntervalSince1970,
-                record.facts.map { Data($0) },
             ])
             let seq = db.lastInsertedRowID
             try upsertLatest.execute(arguments: [
@@ -235,6 +239,12 @@ public final class SQLiteNodeStore: NodeStore {
             try dropKeys.execute(arguments: [record.recordId])
             if record.status == .active {
                 for key in record.searchKeys { try insertKey.execute(arguments: [key, record.recordId]) }
+            }
+            // Analysis reads only this small table: the facts of the latest revision of active records.
+            if record.status == .active, let facts = record.facts {
+                try keepFacts.execute(arguments: [record.recordId, Data(facts)])
+            } else {
+                try dropFacts.execute(arguments: [record.recordId])
             }
             outcomes.append(RecordOutcome(recordId: record.recordId, revision: record.revision, result: .accepted))
         }
@@ -496,10 +506,10 @@ public final class SQLiteNodeStore: NodeStore {
     public func forEachLatestFacts(origin: String?, _ body: ([UInt8]) throws -> Void) throws {
         do {
             try pool.read { db in
-                let rows = try Row.fetchCursor(db, sql: """
-                    SELECT v.facts FROM records r JOIN revisions v ON v.seq = r.seq
-                    WHERE r.status = 'active' AND v.facts IS NOT NULL AND (? IS NULL OR r.origin_country = ?)
-                    """, arguments: [origin, origin])
+                let rows = try Row.fetchCursor(db, sql: origin == nil ? "SELECT facts FROM latest_facts" : """
+                    SELECT f.facts FROM latest_facts f JOIN records r ON r.record_id = f.record_id
+                    WHERE r.origin_country = ?
+                    """, arguments: origin == nil ? [] : [origin])
                 while let row = try rows.next() {
                     let value = row[0] as DatabaseValue
                     guard case .blob(let data) = value.storage else { continue }
