@@ -233,9 +233,9 @@ struct StatusCommand: AsyncParsableCommand {
         print("store \(configuration.store.sqlitePath): \(all.batches) batches, \(all.records) records "
             + "(\(own.records) own, \(all.records - own.records) from partners), \(all.withdrawn) withdrawn")
         print("")
-        print(["peer", "push", "queued", "dead", "delivered", "last push", "pull", "last pull", "cursor", "pulled"]
-            .map { $0.padding(toLength: $0 == "last push" || $0 == "last pull" ? 21 : 9, withPad: " ", startingAt: 0) }
-            .joined())
+        let widths = [6, 6, 8, 6, 11, 22, 6, 22, 9, 8]
+        print(zip(["peer", "push", "queued", "dead", "delivered", "last push", "pull", "last pull", "cursor", "pulled"],
+                  widths).map { $0.padding(toLength: $1, withPad: " ", startingAt: 0) }.joined())
         for peer in status {
             let settings = configuration.peer(country: peer.peer)
             let columns = [
@@ -244,8 +244,7 @@ struct StatusCommand: AsyncParsableCommand {
                 settings?.pullEverySeconds.map { "\(Int($0))s" } ?? "no", peer.lastPullAt.map(Self.time) ?? "-",
                 peer.pullCursor ?? "-", "\(peer.recordsPulled)",
             ]
-            print(zip(columns, [9, 9, 9, 9, 9, 21, 9, 21, 9, 9]).map { $0.padding(toLength: $1, withPad: " ", startingAt: 0) }
-                .joined())
+            print(zip(columns, widths).map { $0.padding(toLength: $1, withPad: " ", startingAt: 0) }.joined())
             if let error = peer.lastError { print("    last error: \(error)") }
         }
     }
