@@ -48,6 +48,10 @@ struct TraceCommand: AsyncParsableCommand {
     var top: Int = 10
     @Option(name: .long, help: "A key shared by more records than this joins none of them (a common name is no link).")
     var maxRecordsPerKey: Int = 500
+    @Option(name: .long, help: "List at most this many clusters (the largest); all when absent.")
+    var maxClusters: Int?
+    @Option(name: .long, help: "List at most this many map points (most NEQ first); all when absent.")
+    var maxPoints: Int?
 
     func validate() throws {
         guard (config == nil) != files.isEmpty else {
@@ -58,6 +62,9 @@ struct TraceCommand: AsyncParsableCommand {
             throw ValidationError("--table must be one of \(TraceTable.allCases.map(\.rawValue).joined(separator: ", "))")
         }
         guard top >= 1, maxRecordsPerKey >= 2 else { throw ValidationError("--top must be >= 1 and --max-records-per-key >= 2") }
+        guard (maxClusters ?? 0) >= 0, (maxPoints ?? 0) >= 0 else {
+            throw ValidationError("--max-clusters and --max-points must be 0 or more")
+        }
         if let categories {
             for name in categories.split(separator: ",") where CECategory(rawValue: String(name)) == nil {
                 throw ValidationError("--categories: \(name) is not a CE category (F1-F4, T1, T2, P1, P2, unmarked)")
@@ -85,7 +92,8 @@ struct TraceCommand: AsyncParsableCommand {
                 skipped += try reader.read(file) { engine.add($0) }
             }
         }
-        let result = engine.result(topRoutes: top, maxRecordsPerKey: maxRecordsPerKey)
+        let result = engine.result(topRoutes: top, maxRecordsPerKey: maxRecordsPerKey, maxClusters: maxClusters,
+                                   maxPoints: maxPoints)
         if skipped > 0 {
             FileHandle.standardError.write(Data("fwx: \(skipped) record(s) could not be read and were left out\n".utf8))
         }
