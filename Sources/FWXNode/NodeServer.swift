@@ -230,10 +230,11 @@ struct Routes: Sendable {
         if let refused = try await checkRate(caller, target: "/v1/records") { return refused }
         let id = context.parameters.get("id") ?? ""
         let peer = node.configuration.peer(country: caller.country)
-        let entry = try await peer.asyncMap {
-            try await node.store.record(id: id, origin: node.identity.country, caller: caller.country,
-                                        handlingCodes: $0.handlingCodes)
-        } ?? nil
+        var entry: FeedEntry?
+        if let peer {
+            entry = try await node.store.record(id: id, origin: node.identity.country, caller: caller.country,
+                                                handlingCodes: peer.handlingCodes)
+        }
         guard let entry else {
             // The same answer whether the record is missing or not for this caller: existence is not disclosed to
             // the caller, but the audit trail tells the two apart.
@@ -323,14 +324,6 @@ struct Routes: Sendable {
         let data = (try? encoder.encode(value)) ?? Data("{}".utf8)
         return Response(status: status, headers: [.contentType: "application/json"],
                         body: .init(byteBuffer: ByteBuffer(bytes: data)))
-    }
-}
-
-extension Optional {
-    /// `map` with an async transform.
-    func asyncMap<T>(_ transform: (Wrapped) async throws -> T) async rethrows -> T? {
-        guard let value = self else { return nil }
-        return try await transform(value)
     }
 }
 

@@ -112,12 +112,6 @@ public enum ReceiptReader {
         return (batchId, batch.exclusiveCanonicalSHA256())
     }
 
-    /// SHA-256 (hex) of a signed document's exclusive canonical form, as receipts name it.
-    public static func canonicalDigest(of bytes: [UInt8], name: String) throws -> String {
-        try XMLSec.ensureInitialised()
-        return try SignedDocument(bytes: bytes, name: name).exclusiveCanonicalSHA256()
-    }
-
     /// Why `receipt` does not acknowledge exactly the signed batch `bytes`, or nil when it does.
     public static func mismatch(_ receipt: Receipt, signedBatch bytes: [UInt8], name: String) throws -> String? {
         let batch = try SignedDocument(bytes: bytes, name: name)
