@@ -331,6 +331,7 @@ public struct TraceEngine: Sendable {
     }
 
     private func pointRows(limit: Int?) -> [MapPoint] {
+        if limit == 0 { return [] }
         var chosen = Array(pointRecord.indices)
         if let limit, limit < chosen.count {
             chosen.sort { a, b in
@@ -645,10 +646,12 @@ struct StringTable: Sendable {
 }
 
 /// Link keys numbered in order of arrival, in an open-addressing table of 8-byte slots: 32 bits of the key's hash
-/// (to skip most comparisons) and its id. Growing re-hashes the keys with ``hash(_:)``, which is much cheaper than
+/// (to skip most comparisons) and its id. Growing re-places the keys by their kept hashes, which is much cheaper than
 /// Swift's Dictionary re-hashing strings (that was the largest cost of ``TraceEngine/add(_:)``).
 struct KeyTable: Sendable {
     private(set) var keys: [LinkKey] = []
+    /// ``hash(_:)`` of each key, kept so that growing never hashes a string again.
+    private var hashes: [UInt64] = []
     /// Per slot: hash tag in the high 32 bits, id + 1 in the low 32 bits; 0 marks an empty slot.
     private var slots = [UInt64](repeating: 0, count: 1024)
 
@@ -667,6 +670,7 @@ struct KeyTable: Sendable {
         }
         let id = Int32(keys.count)
         keys.append(key)
+        hashes.append(hash)
         slots[slot] = tag | UInt64(UInt32(id + 1))
         if keys.count * 4 > slots.count * 3 { grow() }
         return (id, true)
@@ -675,8 +679,7 @@ struct KeyTable: Sendable {
     private mutating func grow() {
         slots = [UInt64](repeating: 0, count: slots.count * 2)
         let mask = slots.count - 1
-        for (index, key) in keys.enumerated() {
-            let hash = Self.hash(key)
+        for (index, hash) in hashes.enumerated() {
             var slot = Int(truncatingIfNeeded: hash) & mask
             while slots[slot] != 0 { slot = (slot + 1) & mask }
             slots[slot] = hash & 0xFFFF_FFFF_0000_0000 | UInt64(UInt32(index + 1))

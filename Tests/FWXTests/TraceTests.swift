@@ -477,5 +477,37 @@ struct TraceTests {
         #expect(top.points.count == 5 && top.pointCount == all.points.count)
         let heaviest = all.points.sorted { $0.neqKg != $1.neqKg ? $0.neqKg > $1.neqKg : $0.recordId < $1.recordId }
         #expect(Set(top.points.map(\.recordId)) == Set(heaviest.prefix(5).map(\.recordId)))
+        let summary = engine.result(maxClusters: 0, maxPoints: 0)
+        #expect(summary.points.isEmpty && summary.pointCount == all.pointCount)
+        #expect(summary.clusters.isEmpty && summary.clusterCount == all.clusterCount)
+        #expect(summary.flows == all.flows && summary.routes == all.routes && summary.totals == all.totals)
+    }
+
+    @Test("adding on a second thread (small chunks, so the queue fills and drains) gives the same result as one thread")
+    func concurrentAdding() throws {
+        let facts = (traceFlowRecords + (try traceBackground(senders: ["NL", "DE"], recordsEach: 400, seed: 11)))
+            .map(RecordFacts.of)
+        var sequential = TraceEngine()
+        for item in facts { sequential.add(item) }
+        var concurrent = TraceEngine()
+        concurrent.addConcurrently(chunkSize: 7) { emit in
+            for item in facts { emit(item) }
+        }
+        #expect(concurrent.result() == sequential.result())
+        #expect(concurrent.result().totals.recordsConsidered == facts.count)
+    }
+
+    @Test("a producer that fails part-way: the records emitted before the error are added, and the error is rethrown")
+    func concurrentAddingFailure() throws {
+        struct ReadFailure: Error {}
+        let facts = try traceBackground(senders: ["BE"], recordsEach: 50, seed: 3).map(RecordFacts.of)
+        var engine = TraceEngine()
+        #expect(throws: ReadFailure.self) {
+            try engine.addConcurrently(chunkSize: 8) { emit in
+                for item in facts.prefix(20) { emit(item) }
+                throw ReadFailure()
+            }
+        }
+        #expect(engine.result().totals.recordsConsidered == 20)
     }
 }
