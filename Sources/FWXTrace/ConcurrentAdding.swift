@@ -10,7 +10,7 @@ extension TraceEngine {
     public mutating func addConcurrently(
         chunkSize: Int = 2048, _ produce: (_ emit: (RecordFacts) -> Void) throws -> Void
     ) rethrows {
-        let queue = FactsChunkQueue(capacity: 4)
+        let queue = FactsChunkQueue(capacity: 32)
         let box = EngineBox(self)
         let finished = DispatchSemaphore(value: 0)
         let adder = Thread {
