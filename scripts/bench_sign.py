@@ -41,9 +41,9 @@ def main():
     parser.add_argument("--key-type", default="ec", choices=["ec", "rsa"])
     args = parser.parse_args()
 
-    subprocess.run(["swift", "build", "-c", "release", "--product", "fwx"], cwd=ROOT, check=True,
+    subprocess.run(["swift", "build", "-c", "release", "--product", "fwx", "--scratch-path", ".build-release"], cwd=ROOT, check=True,
                    stdout=subprocess.DEVNULL)
-    fwx = os.path.join(ROOT, ".build", "release", "fwx")
+    fwx = os.path.join(ROOT, ".build-release", "release", "fwx")
     work = tempfile.mkdtemp(prefix="fwx-bench-sign-")
     try:
         pki = os.path.join(work, "pki")

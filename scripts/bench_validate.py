@@ -27,9 +27,9 @@ def main():
     parser.add_argument("--data", default=os.path.join(ROOT, "bench-data"))
     args = parser.parse_args()
 
-    subprocess.run(["swift", "build", "-c", "release", "--product", "fwx"], cwd=ROOT, check=True,
+    subprocess.run(["swift", "build", "-c", "release", "--product", "fwx", "--scratch-path", ".build-release"], cwd=ROOT, check=True,
                    stdout=subprocess.DEVNULL)
-    fwx = os.path.join(ROOT, ".build", "release", "fwx")
+    fwx = os.path.join(ROOT, ".build-release", "release", "fwx")
     schema = os.path.join(ROOT, "schemas", "v1", "batch.xsd")
     os.makedirs(args.data, exist_ok=True)
     print(f"machine: {os.cpu_count()} cores; {open('/proc/cpuinfo').read().count('processor')} logical; "
