@@ -170,10 +170,13 @@ static inline X509 *CXMLSec_certificateAt(STACK_OF(X509) *stack, int index) { re
 static inline int CXMLSec_crlCount(STACK_OF(X509_CRL) *stack) { return sk_X509_CRL_num(stack); }
 static inline X509_CRL *CXMLSec_crlAt(STACK_OF(X509_CRL) *stack, int index) { return sk_X509_CRL_value(stack, index); }
 
-/// Verifies `leaf` against trusted roots and CRLs, with `untrusted` intermediates, at time `at` (0 = now).
-/// Returns the OpenSSL verification error (X509_V_OK when the chain is good) or -1 on set-up failure.
+/// Verifies `leaf` against trusted roots and CRLs, with `untrusted` intermediates, at time `at` (0 = now), for
+/// `purpose` (an X509_PURPOSE_* id such as X509_PURPOSE_SSL_CLIENT, which checks key usage and extended key usage
+/// along the chain; 0 for none). Returns the OpenSSL verification error (X509_V_OK when the chain is good) or -1
+/// on set-up failure.
 static inline int CXMLSec_verifyChain(X509 *leaf, STACK_OF(X509) *trusted, STACK_OF(X509) *untrusted,
-                                      STACK_OF(X509_CRL) *crls, long long at, int checkCRL, int checkAllCRLs) {
+                                      STACK_OF(X509_CRL) *crls, long long at, int checkCRL, int checkAllCRLs,
+                                      int purpose) {
     X509_STORE *store = X509_STORE_new();
     if (store == NULL) return -1;
     for (int i = 0; i < sk_X509_num(trusted); i++) X509_STORE_add_cert(store, sk_X509_value(trusted, i));
@@ -189,6 +192,9 @@ static inline int CXMLSec_verifyChain(X509 *leaf, STACK_OF(X509) *trusted, STACK
         if (checkAllCRLs) flags |= X509_V_FLAG_CRL_CHECK_ALL;
     }
     X509_STORE_CTX_set_flags(ctx, flags);
+    if (purpose != 0 && X509_STORE_CTX_set_purpose(ctx, purpose) != 1) {
+        X509_STORE_CTX_free(ctx); X509_STORE_free(store); return -1;
+    }
     if (at != 0) X509_STORE_CTX_set_time(ctx, 0, (time_t)at);
     int ok = X509_verify_cert(ctx);
     int error = ok == 1 ? X509_V_OK : X509_STORE_CTX_get_error(ctx);
@@ -222,6 +228,8 @@ static inline long CXMLSec_keyUsage(X509 *certificate) {
 }
 static inline long CXMLSec_keyUsageDigitalSignature(void) { return KU_DIGITAL_SIGNATURE; }
 static inline long CXMLSec_keyUsageNonRepudiation(void) { return KU_NON_REPUDIATION; }
+static inline int CXMLSec_purposeTLSClient(void) { return X509_PURPOSE_SSL_CLIENT; }
+static inline int CXMLSec_invalidPurpose(void) { return X509_V_ERR_INVALID_PURPOSE; }
 
 /// Whether `issuer` issued `subject` (names and key identifiers match).
 static inline int CXMLSec_issued(X509 *issuer, X509 *subject) { return X509_check_issued(issuer, subject) == X509_V_OK; }

@@ -14,10 +14,12 @@ public struct PeerCertificateProblem: Sendable, Hashable, CustomStringConvertibl
 }
 
 extension TrustStore {
-    /// Checks a TLS peer's certificate chain as presented (leaf first, then any intermediates) the way FWX
+    /// Checks a TLS client's certificate chain as presented (leaf first, then any intermediates) the way FWX
     /// checks signers: the leaf is within its validity period, chains to one of this store's CAs, and neither it
-    /// nor a CA above it is revoked where the store holds that CA's CRL. `country`, when given, must be the
-    /// leaf's subject country. Nil when the chain is acceptable.
+    /// nor a CA above it is revoked where the store holds that CA's CRL; and it may be used for TLS client
+    /// authentication (key usage digitalSignature or keyAgreement where restricted, extended key usage clientAuth
+    /// where restricted). `country`, when given, must be the leaf's subject country. Nil when the chain is
+    /// acceptable.
     public func checkPeer(_ chain: [Certificate], country: String? = nil,
                           at time: Double = Date().timeIntervalSince1970) -> PeerCertificateProblem? {
         guard let leaf = chain.first else {
@@ -29,10 +31,15 @@ extension TrustStore {
             return PeerCertificateProblem(rule: RuleID.callerCertificate,
                 message: "client certificate \(name) \(validity > 0 ? "has expired" : "is not yet valid")")
         }
-        let error = verify(leaf, intermediates: Array(chain.dropFirst()), at: time)
+        let error = verify(leaf, intermediates: Array(chain.dropFirst()), at: time, tlsClient: true)
         if error != 0 {
             let reason = String(cString: X509_verify_cert_error_string(Int(error)))
-            let what = error == X509_V_ERR_CERT_REVOKED ? "is revoked (it or a CA above it)" : "is not accepted: \(reason)"
+            let what = switch error {
+            case X509_V_ERR_CERT_REVOKED: "is revoked (it or a CA above it)"
+            case CXMLSec_invalidPurpose():
+                "is not for TLS client authentication (its key usage or extended key usage does not allow it)"
+            default: "is not accepted: \(reason)"
+            }
             return PeerCertificateProblem(rule: RuleID.callerCertificate, message: "client certificate \(name) \(what)")
         }
         if let country, leaf.country != country {

@@ -42,8 +42,10 @@ public struct TrustStore: Sendable {
         return try Certificate.read(pem: [UInt8](data), name: path)
     }
 
-    /// The OpenSSL verification error for `leaf` with `intermediates`, at `time` (seconds since 1970).
-    func verify(_ leaf: Certificate, intermediates: [Certificate], at time: Double) -> Int32 {
+    /// The OpenSSL verification error for `leaf` with `intermediates`, at `time` (seconds since 1970); with
+    /// `tlsClient`, the chain must also allow TLS client authentication (key usage, extended key usage).
+    func verify(_ leaf: Certificate, intermediates: [Certificate], at time: Double, tlsClient: Bool = false) -> Int32 {
+        let purpose = tlsClient ? CXMLSec_purposeTLSClient() : 0
         let trusted = CXMLSec_newCertificateStack()
         let untrusted = CXMLSec_newCertificateStack()
         let crls = CXMLSec_newCRLStack()
@@ -67,9 +69,10 @@ public struct TrustStore: Sendable {
         // Revocation is checked where the trust store has a CRL from the signer's issuer: for the whole chain
         // when it has every CA's CRL, else for the signer alone.
         let checkCRL = CXMLSec_hasCRLFor(crls, leaf.pointer)
-        let result = CXMLSec_verifyChain(leaf.pointer, trusted, untrusted, crls, Int64(time), checkCRL, checkCRL)
+        let result = CXMLSec_verifyChain(leaf.pointer, trusted, untrusted, crls, Int64(time), checkCRL, checkCRL,
+                                         purpose)
         if checkCRL != 0 && result == X509_V_ERR_UNABLE_TO_GET_CRL {
-            return CXMLSec_verifyChain(leaf.pointer, trusted, untrusted, crls, Int64(time), checkCRL, 0)
+            return CXMLSec_verifyChain(leaf.pointer, trusted, untrusted, crls, Int64(time), checkCRL, 0, purpose)
         }
         return result
     }

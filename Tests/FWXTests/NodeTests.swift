@@ -388,6 +388,9 @@ struct NodeTests {
                            testDescription: "revoked"),
         RefusedCertificate(caller: { $0.node("BE") }, country: "BE", reason: "not a configured peer",
                            testDescription: "of a country that is not a peer"),
+        RefusedCertificate(caller: { $0.caller("NL", "server-only") }, country: "NL",
+                           reason: "not for TLS client authentication",
+                           testDescription: "whose extended key usage is serverAuth only"),
     ]
 
     @Test("A client certificate is refused in the handshake and the refusal audited", arguments: refusedCertificates)
