@@ -251,6 +251,8 @@ static inline int CXMLSec_fingerprint(X509 *certificate, unsigned char out[32]) 
 /// The DER encoding of a certificate (caller frees with OPENSSL_free via CXMLSec_freeOpenSSL).
 static inline int CXMLSec_certificateDER(X509 *certificate, unsigned char **out) { return i2d_X509(certificate, out); }
 static inline void CXMLSec_freeOpenSSL(void *pointer) { OPENSSL_free(pointer); }
+/// The DER encoding of a CRL (caller frees with CXMLSec_freeOpenSSL).
+static inline int CXMLSec_crlDER(X509_CRL *crl, unsigned char **out) { return i2d_X509_CRL(crl, out); }
 static inline X509 *CXMLSec_certificateFromDER(const unsigned char *bytes, long length) {
     return d2i_X509(NULL, &bytes, length);
 }

@@ -39,7 +39,7 @@ public final class ExchangeNode: Sendable {
         var peerTrust: [String: TrustStore] = [:]
         for peer in configuration.peers {
             peerTrust[peer.country] = TrustStore(certificates: try Certificate.load(pemFile: peer.caFile),
-                                                 revocationLists: trustStore.revocationLists)
+                                                 sharingRevocationListsOf: trustStore)
         }
         self.peerTrust = peerTrust
         ownTrust = trustStore.restricted(toCountry: configuration.identity.country)
@@ -57,6 +57,24 @@ public final class ExchangeNode: Sendable {
         publisher = FeedPublisher(node: configuration.identity, signer: signer)
         metrics = NodeMetrics()
         rateLimiter = RateLimiter(perMinute: configuration.limits.requestsPerMinutePerPeer)
+    }
+
+    /// Reads the CRLs of the trust folder and files again (``RevocationReloadService`` does every
+    /// `trust.reloadCRLsEverySeconds`); true when they changed. On a read error the lists in force stay.
+    @discardableResult
+    public func reloadRevocationLists() -> Bool {
+        let trust = configuration.trust
+        do {
+            let changed = try trustStore.reloadRevocationLists(directory: trust.directory,
+                                                               files: trust.certificates + trust.crls)
+            if changed {
+                logger.notice("CRLs reloaded", metadata: ["crls": "\(trustStore.revocationLists.count)"])
+            }
+            return changed
+        } catch {
+            logger.error("CRLs could not be read again; the lists in force stay", metadata: ["reason": "\(error)"])
+            return false
+        }
     }
 
     /// The trust anchors a caller of `country` must chain to: a peer's configured CA, or for the node's own

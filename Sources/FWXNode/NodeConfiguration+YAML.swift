@@ -26,7 +26,7 @@ struct ConfigurationReader {
         ("listen", ["host", "port"]),
         ("tls", ["certificate", "key"]),
         ("signing", ["certificate", "key"]),
-        ("trust", ["directory", "certificates", "crls"]),
+        ("trust", ["directory", "certificates", "crls", "reloadCRLsEverySeconds"]),
         ("store", ["sqlite"]),
         ("limits", ["maxBodyBytes", "maxRecordsPerBatch", "requestsPerMinutePerPeer", "maxFeedPage"]),
         ("outbox", ["maxAttempts", "initialBackoffSeconds", "maxBackoffSeconds"]),
@@ -48,6 +48,7 @@ struct ConfigurationReader {
         static let initialBackoffSeconds = 0.001...3600
         static let maxBackoffSeconds = 0.001...86_400
         static let pullEverySeconds = 0.001...86_400
+        static let reloadCRLsEverySeconds = 0.001...86_400
     }
 
     /// The file as given, for messages.
@@ -121,6 +122,10 @@ struct ConfigurationReader {
             }
             if let entry = optional(section, "crls") {
                 trust.crls = fileList(entry, what: "CRL")
+            }
+            if let entry = optional(section, "reloadCRLsEverySeconds"),
+               let value = seconds(entry, in: Bounds.reloadCRLsEverySeconds) {
+                trust.reloadCRLsEverySeconds = value
             }
             if optional(section, "directory") == nil && optional(section, "certificates").map({ isEmptyList($0.value) }) ?? true
                 && section.suggested.isDisjoint(with: ["directory", "certificates"]) {

@@ -141,12 +141,17 @@ public struct TrustSettings: Sendable, Hashable {
     public var certificates: [String]
     /// CRL files (PEM).
     public var crls: [String]
+    /// How often the running node reads the CRLs (of the folder and `crls`) again, so that a revocation takes
+    /// effect without a restart. CA certificates are read at start-up only.
+    public var reloadCRLsEverySeconds: Double
 
     /// Trust settings; at least a directory or one certificate is needed for a node to trust anybody.
-    public init(directory: String? = nil, certificates: [String] = [], crls: [String] = []) {
+    public init(directory: String? = nil, certificates: [String] = [], crls: [String] = [],
+                reloadCRLsEverySeconds: Double = 300) {
         self.directory = directory
         self.certificates = certificates
         self.crls = crls
+        self.reloadCRLsEverySeconds = reloadCRLsEverySeconds
     }
 }
 

@@ -183,6 +183,31 @@ public struct PullService: Service {
     }
 }
 
+/// Reads the trust store's CRLs again every `trust.reloadCRLsEverySeconds`, so that a revocation published while
+/// the node runs refuses that certificate from the next TLS handshake and signature check on (connections already
+/// open keep their checked identity). A CRL file that cannot be read leaves the lists in force as they were.
+public struct RevocationReloadService: Service {
+    let node: ExchangeNode
+
+    public init(node: ExchangeNode) { self.node = node }
+
+    public func run() async throws {
+        let stopping = StopFlag()
+        let wakeup = Wakeup()
+        let interval = node.configuration.trust.reloadCRLsEverySeconds
+        await withGracefulShutdownHandler {
+            while !stopping.isSet {
+                await wakeup.wait(seconds: interval)
+                if stopping.isSet { break }
+                node.reloadRevocationLists()
+            }
+        } onGracefulShutdown: {
+            stopping.stop()
+            wakeup.signal()
+        }
+    }
+}
+
 /// Checks a feed page from a peer: signature by that peer's node (chaining to the peer's CA), sender = peer,
 /// content valid. Links to records outside the page (FWX-R010) are expected in a cut of a record stream.
 public struct FeedPageCheck: Sendable {

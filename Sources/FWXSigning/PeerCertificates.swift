@@ -51,7 +51,7 @@ extension TrustStore {
 
     /// The store's CA certificates whose subject country is `country`, with all its CRLs.
     public func restricted(toCountry country: String) -> TrustStore {
-        TrustStore(certificates: certificates.filter { $0.country == country }, revocationLists: revocationLists)
+        TrustStore(certificates: certificates.filter { $0.country == country }, sharingRevocationListsOf: self)
     }
 }
 
@@ -59,6 +59,28 @@ extension TrustStore {
     /// A trust store from a folder of PEM files and/or single PEM files (CA certificates and CRLs in any of them).
     public init(directory: String?, files: [String]) throws {
         try XMLSec.ensureInitialised()
+        let (certificates, crls) = try Self.objects(directory: directory, files: files)
+        guard !certificates.isEmpty else {
+            throw FWXError(.io, "the trust store holds no CA certificate", location: directory ?? files.first)
+        }
+        self.init(certificates: certificates, revocationLists: crls)
+    }
+
+    /// Reads the CRLs of the same folder and files again and puts them in place of the current ones; the CA
+    /// certificates stay as they were loaded. Returns whether the lists changed. Throws (and changes nothing)
+    /// when a file cannot be read, so that a half-written CRL never drops revocations.
+    @discardableResult
+    public func reloadRevocationLists(directory: String?, files: [String]) throws -> Bool {
+        let (_, crls) = try Self.objects(directory: directory, files: files)
+        let old = revocationLists.map(\.der)
+        let new = crls.map(\.der)
+        guard old != new else { return false }
+        revocation.replace(with: crls)
+        return true
+    }
+
+    private static func objects(directory: String?, files: [String]) throws
+        -> (certificates: [Certificate], crls: [RevocationList]) {
         var certificates: [Certificate] = []
         var crls: [RevocationList] = []
         if let directory {
@@ -71,9 +93,6 @@ extension TrustStore {
             certificates += objects.certificates
             crls += objects.crls
         }
-        guard !certificates.isEmpty else {
-            throw FWXError(.io, "the trust store holds no CA certificate", location: directory ?? files.first)
-        }
-        self.init(certificates: certificates, revocationLists: crls)
+        return (certificates, crls)
     }
 }

@@ -4,13 +4,27 @@ import Foundation
 
 /// The partner CAs a node trusts, with their CRLs: a folder of PEM files (certificates and CRLs in any file),
 /// or certificates and CRLs given directly. Nothing else is trusted: the system's CA folder is never used.
+///
+/// The CRLs live in a ``RevocationListSet`` that copies made with ``restricted(toCountry:)`` or
+/// ``init(certificates:sharingRevocationListsOf:)`` share: a node replaces them while it runs
+/// (``RevocationListSet/replace(with:)``) and every check after that uses the new lists.
 public struct TrustStore: Sendable {
     public let certificates: [Certificate]
-    public let revocationLists: [RevocationList]
+    /// The CRLs, shared with the copies of this store.
+    public let revocation: RevocationListSet
+
+    /// The CRLs as they are now.
+    public var revocationLists: [RevocationList] { revocation.lists }
 
     public init(certificates: [Certificate], revocationLists: [RevocationList] = []) {
         self.certificates = certificates
-        self.revocationLists = revocationLists
+        self.revocation = RevocationListSet(revocationLists)
+    }
+
+    /// A store of other CAs that uses (and sees replacements of) the CRLs of `other`.
+    public init(certificates: [Certificate], sharingRevocationListsOf other: TrustStore) {
+        self.certificates = certificates
+        self.revocation = other.revocation
     }
 
     /// Loads every `*.pem` / `*.crt` / `*.crl` file of a folder.
@@ -76,4 +90,19 @@ public struct TrustStore: Sendable {
         }
         return result
     }
+}
+
+/// The CRLs of a trust store, replaceable while a node runs. Checks read the lists as they are at that moment.
+public final class RevocationListSet: @unchecked Sendable {
+    // @unchecked Sendable: `current` is only read or replaced with `lock` held; the lists themselves are immutable.
+    private let lock = NSLock()
+    private var current: [RevocationList]
+
+    init(_ lists: [RevocationList]) { current = lists }
+
+    /// The lists as they are now.
+    public var lists: [RevocationList] { lock.withLock { current } }
+
+    /// Replaces every list (a CRL folder read again).
+    public func replace(with lists: [RevocationList]) { lock.withLock { current = lists } }
 }

@@ -144,4 +144,13 @@ public final class RevocationList: @unchecked Sendable {
     let pointer: OpaquePointer
     init(owning pointer: OpaquePointer) { self.pointer = pointer }
     deinit { X509_CRL_free(pointer) }
+
+    /// The DER encoding (to tell whether a CRL file changed).
+    var der: [UInt8] {
+        var out: UnsafeMutablePointer<UInt8>?
+        let length = CXMLSec_crlDER(pointer, &out)
+        guard length > 0, let out else { return [] }
+        defer { CXMLSec_freeOpenSSL(out) }
+        return Array(UnsafeBufferPointer(start: out, count: Int(length)))
+    }
 }

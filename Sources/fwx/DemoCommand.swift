@@ -99,7 +99,8 @@ struct DemoNetwork {
             let node = try ExchangeNode(configuration: configurations[country]!, logger: logger)
             let ready = AsyncStream<Void>.makeStream()
             let application = try NodeServer(node: node).application { _ in ready.continuation.yield() }
-            let group = ServiceGroup(services: [application, OutboxService(node: node), PullService(node: node)],
+            let group = ServiceGroup(services: [application, OutboxService(node: node), PullService(node: node),
+                                           RevocationReloadService(node: node)],
                                      gracefulShutdownSignals: [], cancellationSignals: [], logger: logger)
             tasks.append(Task { try await group.run() })
             var iterator = ready.stream.makeAsyncIterator()

@@ -31,7 +31,8 @@ struct ServeCommand: AsyncParsableCommand {
             node.logger.notice("node listening", metadata: ["country": "\(configuration.identity.country)",
                                                             "port": "\(port)"])
         }
-        let group = ServiceGroup(services: [application, OutboxService(node: node), PullService(node: node)],
+        let group = ServiceGroup(services: [application, OutboxService(node: node), PullService(node: node),
+                                           RevocationReloadService(node: node)],
                                  gracefulShutdownSignals: [.sigterm, .sigint], cancellationSignals: [],
                                  logger: node.logger)
         try await group.run()

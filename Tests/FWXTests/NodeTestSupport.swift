@@ -301,6 +301,7 @@ final class NodeTestNode: Sendable {
         var services: [any Service] = []
         if serve {
             services.append(try NodeServer(node: node).application { _ in continuation.yield(.serving) })
+            services.append(RevocationReloadService(node: node))
         }
         if outbox { services.append(OutboxService(node: node)) }
         if pull { services.append(PullService(node: node)) }
