@@ -2,7 +2,7 @@ public import FWXModel
 public import FWXSigning
 import FWXClient
 public import FWXStore
-import Foundation
+public import Foundation
 import Logging
 public import ServiceLifecycle
 import Synchronization
@@ -245,3 +245,18 @@ public struct FeedPageError: Error, Sendable, CustomStringConvertible {
     public var description: String { message }
 }
 
+
+/// What an operator does to a node's queue from the command line (`fwx requeue`), audited like every access.
+public enum OutboxOperations {
+    /// Puts the dead letters of `peer` (every peer when nil) back in the outbox, due now, and audits it as the
+    /// node's own operator (`country`). A running node's outbox sends them within its idle interval (5 s).
+    /// Returns how many were requeued.
+    public static func requeueDeadLetters(store: any NodeStore, country: String, peer: String?,
+                                          at time: Date = Date()) async throws -> Int {
+        let count = try await store.requeueDeadLetters(peer: peer, at: time)
+        try await store.appendAudit(AuditEntry(at: time, callerCountry: country, callerFingerprint: "operator",
+                                               action: "requeue", target: peer ?? "*", result: "ok",
+                                               detail: "\(count) dead letters requeued"))
+        return count
+    }
+}

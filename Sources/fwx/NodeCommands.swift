@@ -253,6 +253,39 @@ struct StatusCommand: AsyncParsableCommand {
     static func time(_ date: Date) -> String { ISOTime.timestamp(epochSeconds: Int(date.timeIntervalSince1970)) }
 }
 
+/// `fwx requeue`: puts a node's dead letters (pushes that failed too often) back in its outbox.
+struct RequeueCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "requeue",
+        abstract: "Put dead letters (pushes that failed too often) back in a node's outbox, due now.",
+        discussion: """
+            Use it once the cause is fixed (the peer is reachable again, its certificate renewed, …); `fwx status` \
+            lists dead letters per peer. A running node sends them within 5 seconds; the requeue is written to \
+            the audit trail. Exit status: 0, or 2 on a configuration or store error or a peer that is not configured.
+            """)
+
+    @Option(name: .long, help: "The node configuration file.")
+    var config: String
+    @Option(name: .long, help: "Only the dead letters to this peer country (all peers when absent).")
+    var peer: String?
+
+    func run() async throws {
+        let configuration = try NodeConfiguration.load(path: config)
+        let peer = try self.peer.map { given in
+            guard let code = CountryCode.normalize(given), configuration.peers.contains(where: { $0.country == code })
+            else {
+                throw FWXError(.usage, "--peer \(given) is not a peer in \(config) (peers: "
+                    + configuration.peers.map(\.country).joined(separator: ", ") + ")", location: config)
+            }
+            return code
+        }
+        let store = try SQLiteNodeStore(path: configuration.store.sqlitePath)
+        let count = try await OutboxOperations.requeueDeadLetters(store: store, country: configuration.identity.country,
+                                                                 peer: peer)
+        print("requeued \(count) dead letter(s)\(peer.map { " to \($0)" } ?? ""); a running node sends them within 5 s")
+    }
+}
+
 /// `fwx audit`: the node's append-only audit trail.
 struct AuditCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
