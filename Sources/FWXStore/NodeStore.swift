@@ -245,7 +245,8 @@ public protocol NodeStore: Sendable {
     func search(keys: [String], origin: String, caller: String, handlingCodes: Set<HandlingCode>) async throws
         -> [String]
 
-    /// Calls `body` with the analysis facts of the latest revision of every active record held (of one owner when
-    /// `origin` is given), reading them in one snapshot without holding them all in memory. Blocks.
-    func forEachLatestFacts(origin: String?, _ body: ([UInt8]) throws -> Void) throws
+    /// Calls `body` with the analysis facts (binary form) of the latest revision of every active record held (of
+    /// one owner when `origin` is given), reading them in one snapshot without holding them all in memory. The
+    /// bytes are valid only during the call. Blocks.
+    func forEachLatestFacts(origin: String?, _ body: (UnsafeRawBufferPointer) throws -> Void) throws
 }

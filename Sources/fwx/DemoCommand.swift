@@ -244,9 +244,7 @@ struct DemoNetwork {
         // The analyst's view: trace over what the NL node holds, written as a self-contained report.
         say("9. an analyst traces flows and networks over the NL node's store (fwx trace --config nl.yaml --html …)")
         var engine = TraceEngine()
-        try nodes["NL"]!.store.forEachLatestFacts(origin: nil) { bytes in
-            if let facts = try? RecordFacts(binary: bytes) { engine.add(facts) }
-        }
+        _ = try engine.addConcurrently(binaryFacts: { emit in try nodes["NL"]!.store.forEachLatestFacts(origin: nil, emit) })
         // Few records: a key shared by more than 20 of them (a common company or product name) links nothing.
         let result = engine.result(maxRecordsPerKey: 20)
         let page = TraceHTML.render(result, title: "FWX demo: what the NL node holds",

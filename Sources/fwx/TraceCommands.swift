@@ -83,12 +83,10 @@ struct TraceCommand: AsyncParsableCommand {
         if let config {
             let configuration = try NodeConfiguration.load(path: config)
             let store = try SQLiteNodeStore(path: configuration.store.sqlitePath)
-            // SQLite and decoding on this thread, adding on a second one.
-            try engine.addConcurrently { emit in
-                try store.forEachLatestFacts(origin: nil) { bytes in
-                    if let facts = try? RecordFacts(binary: bytes) { emit(facts) } else { skipped += 1 }
-                }
-            }
+            // SQLite on this thread, decoding on a second one, adding on a third.
+            skipped = try engine.addConcurrently(binaryFacts: { emit in
+                try store.forEachLatestFacts(origin: nil, emit)
+            })
         } else {
             // Three stages on two cores: libxml2 parses on this thread, records are decoded to facts on the
             // reader's second thread, and added on a third (the decoding stage alone was the slowest).

@@ -497,6 +497,23 @@ struct TraceTests {
         #expect(concurrent.result().totals.recordsConsidered == facts.count)
     }
 
+    @Test("binary facts decoded on a second thread and added on a third give the same result; bad blobs are counted")
+    func concurrentBinaryAdding() throws {
+        let facts = (traceFlowRecords + (try traceBackground(senders: ["NL", "PL"], recordsEach: 300, seed: 17)))
+            .map(RecordFacts.of)
+        var sequential = TraceEngine()
+        for item in facts { sequential.add(item) }
+        var blobs = facts.map { $0.binary() }
+        blobs.insert([0xFF, 0x00], at: 100)
+        blobs.insert(Array(blobs[5].prefix(7)), at: 3)
+        var concurrent = TraceEngine()
+        let skipped = concurrent.addConcurrently(binaryFacts: { emit in
+            for blob in blobs { blob.withUnsafeBytes { emit($0) } }
+        }, chunkSize: 5)
+        #expect(skipped == 2)
+        #expect(concurrent.result() == sequential.result())
+    }
+
     @Test("a producer that fails part-way: the records emitted before the error are added, and the error is rethrown")
     func concurrentAddingFailure() throws {
         struct ReadFailure: Error {}
