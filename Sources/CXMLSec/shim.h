@@ -251,6 +251,19 @@ static inline int CXMLSec_fingerprint(X509 *certificate, unsigned char out[32]) 
 /// The DER encoding of a certificate (caller frees with OPENSSL_free via CXMLSec_freeOpenSSL).
 static inline int CXMLSec_certificateDER(X509 *certificate, unsigned char **out) { return i2d_X509(certificate, out); }
 static inline void CXMLSec_freeOpenSSL(void *pointer) { OPENSSL_free(pointer); }
+/// Whether two CRLs have the same issuer.
+static inline int CXMLSec_crlSameIssuer(X509_CRL *a, X509_CRL *b) {
+    return X509_NAME_cmp(X509_CRL_get_issuer(a), X509_CRL_get_issuer(b)) == 0;
+}
+/// Compares the lastUpdate times of two CRLs: -1, 0 or 1 as `a` is older, as old or newer than `b`; -2 on error.
+static inline int CXMLSec_crlCompareLastUpdate(X509_CRL *a, X509_CRL *b) {
+    return ASN1_TIME_compare(X509_CRL_get0_lastUpdate(a), X509_CRL_get0_lastUpdate(b));
+}
+/// The issuer of a CRL as one line (/C=NL/O=…/CN=…) into `buffer`.
+static inline void CXMLSec_crlIssuer(X509_CRL *crl, char *buffer, int size) {
+    X509_NAME_oneline(X509_CRL_get_issuer(crl), buffer, size);
+}
+
 /// The DER encoding of a CRL (caller frees with CXMLSec_freeOpenSSL).
 static inline int CXMLSec_crlDER(X509_CRL *crl, unsigned char **out) { return i2d_X509_CRL(crl, out); }
 static inline X509 *CXMLSec_certificateFromDER(const unsigned char *bytes, long length) {

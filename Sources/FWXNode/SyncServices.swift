@@ -145,7 +145,7 @@ public struct PullService: Service {
                                     expectedCountry: peer.country)
         let interval = peer.pullEverySeconds ?? 60
         var failures = 0
-        while !stopping.isSet {
+        while !stopping.isSet && !Task.isCancelled {
             do {
                 let more = try await pullOnce(peer, exchange)
                 failures = 0
@@ -196,9 +196,10 @@ public struct RevocationReloadService: Service {
         let wakeup = Wakeup()
         let interval = node.configuration.trust.reloadCRLsEverySeconds
         await withGracefulShutdownHandler {
-            while !stopping.isSet {
+            // Also ends on cancellation (a service group whose server could not start cancels the others).
+            while !stopping.isSet && !Task.isCancelled {
                 await wakeup.wait(seconds: interval)
-                if stopping.isSet { break }
+                if stopping.isSet || Task.isCancelled { break }
                 node.reloadRevocationLists()
             }
         } onGracefulShutdown: {
@@ -249,14 +250,14 @@ public struct FeedPageError: Error, Sendable, CustomStringConvertible {
 /// What an operator does to a node's queue from the command line (`fwx requeue`), audited like every access.
 public enum OutboxOperations {
     /// Puts the dead letters of `peer` (every peer when nil) back in the outbox, due now, and audits it as the
-    /// node's own operator (`country`). A running node's outbox sends them within its idle interval (5 s).
+    /// node's own operator (`country`), in one transaction. A running node's outbox sends them within its idle
+    /// interval (5 s).
     /// Returns how many were requeued.
     public static func requeueDeadLetters(store: any NodeStore, country: String, peer: String?,
                                           at time: Date = Date()) async throws -> Int {
-        let count = try await store.requeueDeadLetters(peer: peer, at: time)
-        try await store.appendAudit(AuditEntry(at: time, callerCountry: country, callerFingerprint: "operator",
-                                               action: "requeue", target: peer ?? "*", result: "ok",
-                                               detail: "\(count) dead letters requeued"))
-        return count
+        try await store.requeueDeadLetters(peer: peer, at: time) { count in
+            AuditEntry(at: time, callerCountry: country, callerFingerprint: "operator", action: "requeue",
+                       target: peer ?? "*", result: "ok", detail: "\(count) dead letters requeued")
+        }
     }
 }

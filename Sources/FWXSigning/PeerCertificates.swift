@@ -67,14 +67,19 @@ extension TrustStore {
     }
 
     /// Reads the CRLs of the same folder and files again and puts them in place of the current ones; the CA
-    /// certificates stay as they were loaded. Returns whether the lists changed. Throws (and changes nothing)
-    /// when a file cannot be read, so that a half-written CRL never drops revocations.
+    /// certificates stay as they were loaded. Returns whether the lists changed. Throws, and changes nothing,
+    /// when a file cannot be read or when a CA whose CRL is in force has no CRL as new in the files (a CRL file
+    /// removed, emptied or caught half-written): revocations are never dropped by a reload. Removing a CA's CRL
+    /// on purpose needs a restart.
     @discardableResult
     public func reloadRevocationLists(directory: String?, files: [String]) throws -> Bool {
         let (_, crls) = try Self.objects(directory: directory, files: files)
-        let old = revocationLists.map(\.der)
-        let new = crls.map(\.der)
-        guard old != new else { return false }
+        let current = revocationLists
+        for old in current where !crls.contains(where: { $0.sameIssuer(as: old) && $0.isAtLeastAsNew(as: old) }) {
+            throw FWXError(.io, "no CRL of \(old.issuer) as new as the one in force is in the trust store any more "
+                + "(removed, emptied or half-written?); the CRLs in force stay", location: directory ?? files.first)
+        }
+        guard current.map(\.der) != crls.map(\.der) else { return false }
         revocation.replace(with: crls)
         return true
     }

@@ -145,6 +145,22 @@ public final class RevocationList: @unchecked Sendable {
     init(owning pointer: OpaquePointer) { self.pointer = pointer }
     deinit { X509_CRL_free(pointer) }
 
+    /// Whether `other` has the same issuer.
+    func sameIssuer(as other: RevocationList) -> Bool { CXMLSec_crlSameIssuer(pointer, other.pointer) != 0 }
+
+    /// Whether this list was issued at the same time as `other` or later (lastUpdate); false when unreadable.
+    func isAtLeastAsNew(as other: RevocationList) -> Bool {
+        let order = CXMLSec_crlCompareLastUpdate(pointer, other.pointer)
+        return order == 0 || order == 1
+    }
+
+    /// The issuer's name, one line.
+    var issuer: String {
+        var buffer = [CChar](repeating: 0, count: 256)
+        CXMLSec_crlIssuer(pointer, &buffer, Int32(buffer.count))
+        return String(cString: buffer)
+    }
+
     /// The DER encoding (to tell whether a CRL file changed).
     var der: [UInt8] {
         var out: UnsafeMutablePointer<UInt8>?

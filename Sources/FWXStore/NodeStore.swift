@@ -225,8 +225,10 @@ public protocol NodeStore: Sendable {
     func recordPushDelivered(id: Int64, receipt: [UInt8], at: Date, audit: AuditEntry) async throws
     /// Notes a failed push: retried at `retryAt`, or a dead letter when `retryAt` is nil.
     func recordPushFailure(id: Int64, error: String, retryAt: Date?, at: Date) async throws
-    /// Puts dead letters of `peer` (every peer when nil) back in the queue, due now. Returns how many.
-    func requeueDeadLetters(peer: String?, at: Date) async throws -> Int
+    /// Puts dead letters of `peer` (every peer when nil) back in the queue, due at `at`, and appends
+    /// `audit(count)` to the audit trail in the same transaction. Returns how many.
+    func requeueDeadLetters(peer: String?, at: Date, audit: @escaping @Sendable (Int) -> AuditEntry) async throws
+        -> Int
 
     /// Appends to the audit trail.
     func appendAudit(_ entry: AuditEntry) async throws

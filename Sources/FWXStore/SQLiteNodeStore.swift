@@ -391,13 +391,17 @@ public final class SQLiteNodeStore: NodeStore {
         }
     }
 
-    public func requeueDeadLetters(peer: String?, at: Date) async throws -> Int {
+    public func requeueDeadLetters(peer: String?, at: Date, audit: @escaping @Sendable (Int) -> AuditEntry)
+        async throws -> Int
+    {
         try await write { db in
             try db.execute(sql: """
                 UPDATE outbox SET state = 'queued', attempts = 0, next_attempt_at = ?
                 WHERE state = 'dead' AND (? IS NULL OR peer = ?)
                 """, arguments: [at.timeIntervalSince1970, peer, peer])
-            return db.changesCount
+            let count = db.changesCount
+            try Self.insertAudit(db, audit(count), result: nil)
+            return count
         }
     }
 

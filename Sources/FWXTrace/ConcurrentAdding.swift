@@ -1,78 +1,132 @@
 internal import Foundation
 
 extension TraceEngine {
-    /// Adds every record `produce` emits, with the producing (reading files, decoding records) on the calling
-    /// thread and ``add(_:)`` on a second one, so that on two cores the two overlap. The result is the same as
-    /// adding the records in the same order on one thread.
-    ///
-    /// Records travel in chunks through a small bounded queue, so memory stays flat however many there are. If
-    /// `produce` throws, the records emitted before the error have been added and the error is rethrown.
+    /// Adds every record `produce` emits, with the producing on the calling thread and ``add(_:)`` on a second
+    /// one, so that on two cores the two overlap. The result is the same as adding the records in the same order on
+    /// one thread. If `produce` throws, the records emitted before the error have been added and the error is
+    /// rethrown. (``ConcurrentTraceAdder`` does the same for producers that call back from other threads.)
     public mutating func addConcurrently(
         chunkSize: Int = 2048, _ produce: (_ emit: (RecordFacts) -> Void) throws -> Void
     ) rethrows {
-        let adding = AddingStage(engine: self)
-        defer { self = adding.finish() }
-        var chunk: [RecordFacts] = []
-        chunk.reserveCapacity(chunkSize)
-        defer { adding.put(&chunk) }
-        try produce { facts in
-            chunk.append(facts)
-            if chunk.count == chunkSize { adding.put(&chunk) }
+        let adder = ConcurrentTraceAdder(engine: self, chunkSize: chunkSize)
+        do {
+            try produce { adder.add($0) }
+        } catch {
+            self = adder.finish()
+            throw error
         }
+        self = adder.finish()
     }
 
     /// Adds every record of facts in their binary form (``RecordFacts/init(binary:)``, as a node's store keeps
     /// them) that `produce` emits, in three stages: `produce` on the calling thread (reading a store, which waits
     /// for the disk when the store is not cached), decoding on a second thread and adding on a third. The result
     /// is the same as decoding and adding in order on one thread. Returns how many could not be decoded (those
-    /// are left out).
-    ///
-    /// The bytes given to `emit` are copied before it returns.
+    /// are left out). The bytes given to `emit` are copied before it returns.
     public mutating func addConcurrently(
         binaryFacts produce: (_ emit: (UnsafeRawBufferPointer) -> Void) throws -> Void, chunkSize: Int = 2048
     ) rethrows -> Int {
-        let adding = AddingStage(engine: self)
+        let adder = ConcurrentTraceAdder(engine: self, chunkSize: chunkSize)
         let blobs = ChunkQueue<BinaryChunk>(capacity: 8)
         let decoded = DispatchSemaphore(value: 0)
         let failures = Counter()
         let decoder = Thread {
             var done: BinaryChunk?
-            var facts: [RecordFacts] = []
-            while let chunk = blobs.take(handingBack: done) {
-                facts.reserveCapacity(chunk.count)
+            while let chunk = blobs.take(handingBack: &done) {
                 for index in 0..<chunk.count {
                     if let item = try? RecordFacts(binary: chunk.blob(index)) {
-                        facts.append(item)
+                        adder.add(item)
                     } else {
                         failures.value += 1
                     }
                 }
-                adding.put(&facts)
-                done = chunk
+                done = consume chunk
             }
+            adder.flush()
             decoded.signal()
         }
         decoder.name = "fwx-trace-decode"
         decoder.start()
-        defer {
-            decoded.wait()
-            self = adding.finish()
-        }
         var chunk = BinaryChunk()
-        defer {
+        // Ends the stages in order; every path out of this function goes through it once.
+        func finish() -> Int {
             if chunk.count > 0 { _ = blobs.put(chunk) }
             blobs.close()
+            decoded.wait()
+            self = adder.finish()
+            // Read after the decoder has finished (the semaphore orders its writes before this read).
+            return failures.value
         }
-        try produce { bytes in
-            chunk.append(bytes)
-            if chunk.count == chunkSize {
-                // A chunk the decoder has finished with is reused, so reading allocates nothing per record.
-                var next = blobs.put(chunk).last ?? BinaryChunk()
-                next.removeAll()
-                chunk = next
+        do {
+            try produce { bytes in
+                chunk.append(bytes)
+                if chunk.count == chunkSize {
+                    // A chunk the decoder has finished with is reused, so reading allocates nothing per record.
+                    var next = blobs.put(chunk).last ?? BinaryChunk()
+                    next.removeAll()
+                    chunk = next
+                }
             }
+        } catch {
+            _ = finish()
+            throw error
         }
-        return failures.value
+        return finish()
+    }
+}
+
+/// Adds records to a ``TraceEngine`` on a thread of its own, in chunks: ``add(_:)`` from one producing thread
+/// at a time (several threads in turn are fine when each hands over to the next, as a parser joins its threads),
+/// then ``finish()`` once. Memory stays flat: chunks go through a small bounded queue.
+public final class ConcurrentTraceAdder: @unchecked Sendable {
+    // @unchecked Sendable: `engine` is touched only by the adding thread between `init` and the semaphore signal,
+    // and read by `finish()` only after waiting on that semaphore; `chunk` only by the one producer at a time.
+    private var engine: TraceEngine
+    private let queue = ChunkQueue<[RecordFacts]>(capacity: 32)
+    private let finished = DispatchSemaphore(value: 0)
+    private let chunkSize: Int
+    private var chunk: [RecordFacts] = []
+
+    /// Starts the adding thread with `engine`.
+    public init(engine: TraceEngine, chunkSize: Int = 2048) {
+        self.engine = engine
+        self.chunkSize = max(1, chunkSize)
+        chunk.reserveCapacity(self.chunkSize)
+        let adder = Thread { [self] in
+            var done: [RecordFacts]?
+            while let next = queue.take(handingBack: &done) {
+                for facts in next { self.engine.add(facts) }
+                done = consume next
+            }
+            finished.signal()
+        }
+        adder.name = "fwx-trace-add"
+        adder.start()
+    }
+
+    /// Takes one record (handed to the adding thread with its chunk).
+    public func add(_ facts: RecordFacts) {
+        chunk.append(facts)
+        if chunk.count >= chunkSize { flush() }
+    }
+
+    /// Hands the records taken so far to the adding thread (waiting while its queue is full). Chunks the adder is
+    /// done with are freed here, on the thread that made them: freeing a record's strings and arrays on the
+    /// adding thread cost it ~20% of its time (glibc arenas).
+    func flush() {
+        guard !chunk.isEmpty else { return }
+        var handedBack = queue.put(chunk)
+        handedBack.removeAll()
+        chunk = []
+        chunk.reserveCapacity(chunkSize)
+    }
+
+    /// Hands over what is left, waits for the adding thread to finish, and returns the engine. Call once.
+    public func finish() -> TraceEngine {
+        flush()
+        queue.close()
+        finished.wait()
+        return engine
     }
 }
 
@@ -93,48 +147,6 @@ private struct BinaryChunk: Sendable {
     mutating func removeAll() {
         bytes.removeAll(keepingCapacity: true)
         ends.removeAll(keepingCapacity: true)
-    }
-}
-
-/// The thread that adds chunks of facts to the engine, and the queue that feeds it.
-private final class AddingStage: @unchecked Sendable {
-    // @unchecked Sendable: `engine` is touched only by the adding thread between `init` and the semaphore signal,
-    // and read by `finish()` only after waiting on that semaphore.
-    private var engine: TraceEngine
-    private let queue = ChunkQueue<[RecordFacts]>(capacity: 32)
-    private let finished = DispatchSemaphore(value: 0)
-
-    init(engine: TraceEngine) {
-        self.engine = engine
-        let adder = Thread { [self] in
-            var done: [RecordFacts]?
-            while let chunk = queue.take(handingBack: done) {
-                for facts in chunk { self.engine.add(facts) }
-                done = chunk
-            }
-            finished.signal()
-        }
-        adder.name = "fwx-trace-add"
-        adder.start()
-    }
-
-    /// Hands `chunk` to the adder (waiting while the queue is full) and leaves it empty. Chunks the adder is done
-    /// with are freed here, on the thread that made them: freeing a record's strings and arrays on the adding
-    /// thread cost it ~20% of its time (glibc arenas).
-    func put(_ chunk: inout [RecordFacts]) {
-        guard !chunk.isEmpty else { return }
-        var handedBack = queue.put(chunk)
-        handedBack.removeAll()
-        let capacity = chunk.count
-        chunk = []
-        chunk.reserveCapacity(capacity)
-    }
-
-    /// Waits for the adder to finish what was put, and returns the engine.
-    func finish() -> TraceEngine {
-        queue.close()
-        finished.wait()
-        return engine
     }
 }
 
@@ -169,12 +181,12 @@ private final class ChunkQueue<Chunk: Sendable>: @unchecked Sendable {
         return back
     }
 
-    /// Hands back the consumer's finished chunk, then returns the next chunk, waiting for one; nil once the queue
-    /// is closed and empty.
-    func take(handingBack finished: Chunk?) -> Chunk? {
+    /// Moves the consumer's finished chunk (leaving nil, so the consumer keeps no reference to it) to the
+    /// producer's side, then returns the next chunk, waiting for one; nil once the queue is closed and empty.
+    func take(handingBack finished: inout Chunk?) -> Chunk? {
         condition.lock()
         defer { condition.unlock() }
-        if let finished { handedBack.append(finished) }
+        if let chunk = finished.take() { handedBack.append(chunk) }
         while chunks.isEmpty && !closed { condition.wait() }
         guard !chunks.isEmpty else { return nil }
         condition.broadcast()

@@ -72,7 +72,7 @@ struct NodeRevocationTests {
         }
     }
 
-    @Test("Reloading CRLs: unchanged files change nothing; an unreadable file keeps the lists in force")
+    @Test("Reloading CRLs: unchanged files change nothing; an unreadable, emptied or removed CRL keeps the lists in force")
     func reloadKeepsListsOnError() async throws {
         let pki = try await NodeTestPKI.shared()
         try withTemporaryDirectory { folder in
@@ -86,13 +86,20 @@ struct NodeRevocationTests {
             try Data("-----BEGIN X509 CRL-----\nnot base64 at all\n".utf8).write(to: URL(fileURLWithPath: trust + "/broken.crl"))
             #expect(throws: FWXError.self) { try store.reloadRevocationLists(directory: trust, files: []) }
             #expect(store.revocationLists.count == before && copy.revocationLists.count == before)
-            // A copy sees a replacement made through the original.
             try FileManager.default.removeItem(atPath: trust + "/broken.crl")
-            for name in try FileManager.default.contentsOfDirectory(atPath: trust) where name.hasSuffix("-crl.pem") {
-                try FileManager.default.removeItem(atPath: trust + "/" + name)
-            }
-            #expect(try store.reloadRevocationLists(directory: trust, files: []) == true)
-            #expect(store.revocationLists.isEmpty && copy.revocationLists.isEmpty)
+            // A CRL file emptied (or caught half-written between PEM blocks) or removed must not drop revocations.
+            let crlFiles = try FileManager.default.contentsOfDirectory(atPath: trust).filter { $0.hasSuffix("-crl.pem") }
+            let first = try #require(crlFiles.sorted().first)
+            let saved = try Data(contentsOf: URL(fileURLWithPath: trust + "/" + first))
+            try Data().write(to: URL(fileURLWithPath: trust + "/" + first))
+            #expect(throws: FWXError.self) { try store.reloadRevocationLists(directory: trust, files: []) }
+            try FileManager.default.removeItem(atPath: trust + "/" + first)
+            #expect(throws: FWXError.self) { try store.reloadRevocationLists(directory: trust, files: []) }
+            #expect(store.revocationLists.count == before && copy.revocationLists.count == before)
+            // Put back, nothing changed; a copy sees what the original sees.
+            try saved.write(to: URL(fileURLWithPath: trust + "/" + first))
+            #expect(try store.reloadRevocationLists(directory: trust, files: []) == false)
+            #expect(copy.revocationLists.map(ObjectIdentifier.init) == store.revocationLists.map(ObjectIdentifier.init))
         }
     }
 }
