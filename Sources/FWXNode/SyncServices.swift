@@ -251,8 +251,7 @@ public struct FeedPageError: Error, Sendable, CustomStringConvertible {
 public enum OutboxOperations {
     /// Puts the dead letters of `peer` (every peer when nil) back in the outbox, due now, and audits it as the
     /// node's own operator (`country`), in one transaction. A running node's outbox sends them within its idle
-    /// interval (5 s).
-    /// Returns how many were requeued.
+    /// interval (5 s). Returns how many were requeued.
     public static func requeueDeadLetters(store: any NodeStore, country: String, peer: String?,
                                           at time: Date = Date()) async throws -> Int {
         try await store.requeueDeadLetters(peer: peer, at: time) { count in

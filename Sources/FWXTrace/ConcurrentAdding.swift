@@ -1,16 +1,16 @@
 internal import Foundation
 
 extension TraceEngine {
-    /// Adds every record `produce` emits, with the producing on the calling thread and ``add(_:)`` on a second
-    /// one, so that on two cores the two overlap. The result is the same as adding the records in the same order on
-    /// one thread. If `produce` throws, the records emitted before the error have been added and the error is
-    /// rethrown. (``ConcurrentTraceAdder`` does the same for producers that call back from other threads.)
+    /// Adds every record `produce` gives to ``ConcurrentTraceAdder/add(_:)``, with the producing on the calling
+    /// thread (or on threads the producer starts and joins, one at a time) and ``add(_:)`` on a second one, so that
+    /// on two cores the two overlap. The result is the same as adding the records in the same order on one thread.
+    /// If `produce` throws, the records given before the error have been added and the error is rethrown.
     public mutating func addConcurrently(
-        chunkSize: Int = 2048, _ produce: (_ emit: (RecordFacts) -> Void) throws -> Void
+        chunkSize: Int = 2048, _ produce: (_ adder: ConcurrentTraceAdder) throws -> Void
     ) rethrows {
         let adder = ConcurrentTraceAdder(engine: self, chunkSize: chunkSize)
         do {
-            try produce { adder.add($0) }
+            try produce(adder)
         } catch {
             self = adder.finish()
             throw error
@@ -77,7 +77,8 @@ extension TraceEngine {
 
 /// Adds records to a ``TraceEngine`` on a thread of its own, in chunks: ``add(_:)`` from one producing thread
 /// at a time (several threads in turn are fine when each hands over to the next, as a parser joins its threads),
-/// then ``finish()`` once. Memory stays flat: chunks go through a small bounded queue.
+/// then ``finish()`` once (``TraceEngine/addConcurrently(chunkSize:_:)`` does that). Memory stays flat: chunks go
+/// through a small bounded queue.
 public final class ConcurrentTraceAdder: @unchecked Sendable {
     // @unchecked Sendable: `engine` is touched only by the adding thread between `init` and the semaphore signal,
     // and read by `finish()` only after waiting on that semaphore; `chunk` only by the one producer at a time.

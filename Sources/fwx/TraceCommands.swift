@@ -91,14 +91,9 @@ struct TraceCommand: AsyncParsableCommand {
             // Three stages on two cores: libxml2 parses on this thread, records are decoded to facts on the
             // reader's second thread, and added on a third (the decoding stage alone was the slowest).
             let reader = TraceFileReader()
-            let adder = ConcurrentTraceAdder(engine: engine)
-            do {
+            try engine.addConcurrently { adder in
                 for file in files { skipped += try reader.read(file) { adder.add($0) } }
-            } catch {
-                _ = adder.finish()
-                throw error
             }
-            engine = adder.finish()
         }
         // Only what the outputs show is built: the summary details 10 clusters and the HTML report 20, and neither
         // lists map points; a 1M-record store has ~285k clusters, and building them all took a third of the time.

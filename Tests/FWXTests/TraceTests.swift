@@ -490,8 +490,8 @@ struct TraceTests {
         var sequential = TraceEngine()
         for item in facts { sequential.add(item) }
         var concurrent = TraceEngine()
-        concurrent.addConcurrently(chunkSize: 7) { emit in
-            for item in facts { emit(item) }
+        concurrent.addConcurrently(chunkSize: 7) { adder in
+            for item in facts { adder.add(item) }
         }
         #expect(concurrent.result() == sequential.result())
         #expect(concurrent.result().totals.recordsConsidered == facts.count)
@@ -520,8 +520,8 @@ struct TraceTests {
         let facts = try traceBackground(senders: ["BE"], recordsEach: 50, seed: 3).map(RecordFacts.of)
         var engine = TraceEngine()
         #expect(throws: ReadFailure.self) {
-            try engine.addConcurrently(chunkSize: 8) { emit in
-                for item in facts.prefix(20) { emit(item) }
+            try engine.addConcurrently(chunkSize: 8) { adder in
+                for item in facts.prefix(20) { adder.add(item) }
                 throw ReadFailure()
             }
         }
