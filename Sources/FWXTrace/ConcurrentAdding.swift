@@ -18,85 +18,51 @@ extension TraceEngine {
         self = adder.finish()
     }
 
-    /// Adds every record of facts in their binary form (``RecordFacts/init(binary:)``, as a node's store keeps
-    /// them) that `produce` emits, in three stages: `produce` on the calling thread (reading a store, which waits
-    /// for the disk when the store is not cached), decoding on a second thread and adding on a third. The result
-    /// is the same as decoding and adding in order on one thread. Returns how many could not be decoded (those
-    /// are left out). The bytes given to `emit` are copied before it returns.
+    /// Adds every record of facts in their binary form (``RecordFacts/binary()``, as a node's store keeps them) that
+    /// `produce` emits: `produce` runs on the calling thread (reading a store, which waits for the disk when the
+    /// store is not cached) and the adding, straight from the binary form, on a second one. The result is the same
+    /// as adding in order on one thread. Returns how many could not be read (those are left out). The bytes given
+    /// to `emit` are copied before it returns.
     public mutating func addConcurrently(
         binaryFacts produce: (_ emit: (UnsafeRawBufferPointer) -> Void) throws -> Void, chunkSize: Int = 2048
     ) rethrows -> Int {
         let adder = ConcurrentTraceAdder(engine: self, chunkSize: chunkSize)
-        let blobs = ChunkQueue<BinaryChunk>(capacity: 8)
-        let decoded = DispatchSemaphore(value: 0)
-        let failures = Counter()
-        let decoder = Thread {
-            var done: BinaryChunk?
-            while let chunk = blobs.take(handingBack: &done) {
-                for index in 0..<chunk.count {
-                    if let item = try? RecordFacts(binary: chunk.blob(index)) {
-                        adder.add(item)
-                    } else {
-                        failures.value += 1
-                    }
-                }
-                done = consume chunk
-            }
-            adder.flush()
-            decoded.signal()
-        }
-        decoder.name = "fwx-trace-decode"
-        decoder.start()
-        var chunk = BinaryChunk()
-        // Ends the stages in order; every path out of this function goes through it once.
-        func finish() -> Int {
-            if chunk.count > 0 { _ = blobs.put(chunk) }
-            blobs.close()
-            decoded.wait()
-            self = adder.finish()
-            // Read after the decoder has finished (the semaphore orders its writes before this read).
-            return failures.value
-        }
         do {
-            try produce { bytes in
-                chunk.append(bytes)
-                if chunk.count == chunkSize {
-                    // A chunk the decoder has finished with is reused, so reading allocates nothing per record.
-                    var next = blobs.put(chunk).last ?? BinaryChunk()
-                    next.removeAll()
-                    chunk = next
-                }
-            }
+            try produce { adder.add(binary: $0) }
         } catch {
-            _ = finish()
+            self = adder.finish()
             throw error
         }
-        return finish()
+        self = adder.finish()
+        return adder.unreadable
     }
 }
 
-/// Adds records to a ``TraceEngine`` on a thread of its own, in chunks: ``add(_:)`` from one producing thread
-/// at a time (several threads in turn are fine when each hands over to the next, as a parser joins its threads),
-/// then ``finish()`` once (``TraceEngine/addConcurrently(chunkSize:_:)`` does that). Memory stays flat: chunks go
-/// through a small bounded queue.
+/// Adds records to a ``TraceEngine`` on a thread of its own, in chunks: ``add(_:)`` or ``add(binary:)`` from one
+/// producing thread at a time (several threads in turn are fine when each hands over to the next, as a parser joins
+/// its threads), then ``finish()`` once (``TraceEngine/addConcurrently(chunkSize:_:)`` does that). Records travel
+/// in their binary form, many to a buffer, so handing them over allocates and reference-counts nothing per record;
+/// memory stays flat, as chunks go through a small bounded queue and come back to be reused.
 public final class ConcurrentTraceAdder: @unchecked Sendable {
-    // @unchecked Sendable: `engine` is touched only by the adding thread between `init` and the semaphore signal,
-    // and read by `finish()` only after waiting on that semaphore; `chunk` only by the one producer at a time.
+    // @unchecked Sendable: `engine` and `unreadableCount` are touched only by the adding thread between `init` and
+    // the semaphore signal, and read only after waiting on that semaphore; `chunk` only by the one producer at a
+    // time.
     private var engine: TraceEngine
-    private let queue = ChunkQueue<[RecordFacts]>(capacity: 32)
+    private var unreadableCount = 0
+    private let queue = ChunkQueue<BinaryChunk>(capacity: 8)
     private let finished = DispatchSemaphore(value: 0)
     private let chunkSize: Int
-    private var chunk: [RecordFacts] = []
+    private var chunk = BinaryChunk()
+    private var isFinished = false
 
     /// Starts the adding thread with `engine`.
     public init(engine: TraceEngine, chunkSize: Int = 2048) {
         self.engine = engine
         self.chunkSize = max(1, chunkSize)
-        chunk.reserveCapacity(self.chunkSize)
         let adder = Thread { [self] in
-            var done: [RecordFacts]?
+            var done: BinaryChunk?
             while let next = queue.take(handingBack: &done) {
-                for facts in next { self.engine.add(facts) }
+                next.forEach { if !self.engine.add(binary: $0) { self.unreadableCount += 1 } }
                 done = consume next
             }
             finished.signal()
@@ -105,21 +71,32 @@ public final class ConcurrentTraceAdder: @unchecked Sendable {
         adder.start()
     }
 
-    /// Takes one record (handed to the adding thread with its chunk).
+    /// Takes one record (encoded here, on the producer's thread, and handed to the adding thread with its chunk).
     public func add(_ facts: RecordFacts) {
         chunk.append(facts)
         if chunk.count >= chunkSize { flush() }
     }
 
-    /// Hands the records taken so far to the adding thread (waiting while its queue is full). Chunks the adder is
-    /// done with are freed here, on the thread that made them: freeing a record's strings and arrays on the
-    /// adding thread cost it ~20% of its time (glibc arenas).
-    func flush() {
-        guard !chunk.isEmpty else { return }
-        var handedBack = queue.put(chunk)
-        handedBack.removeAll()
-        chunk = []
-        chunk.reserveCapacity(chunkSize)
+    /// Takes one record as facts in their binary form (copied before this returns); a form the engine cannot read
+    /// is counted in ``unreadable`` and left out.
+    public func add(binary bytes: UnsafeRawBufferPointer) {
+        chunk.append(bytes)
+        if chunk.count >= chunkSize { flush() }
+    }
+
+    /// How many binary forms could not be read; valid after ``finish()``.
+    public var unreadable: Int {
+        precondition(isFinished, "ConcurrentTraceAdder.unreadable is known after finish()")
+        return unreadableCount
+    }
+
+    /// Hands the records taken so far to the adding thread (waiting while its queue is full), and takes a chunk the
+    /// adding thread is done with to fill next.
+    private func flush() {
+        guard chunk.count > 0 else { return }
+        var next = queue.put(chunk).last ?? BinaryChunk()
+        next.removeAll()
+        chunk = next
     }
 
     /// Hands over what is left, waits for the adding thread to finish, and returns the engine. Call once.
@@ -127,11 +104,12 @@ public final class ConcurrentTraceAdder: @unchecked Sendable {
         flush()
         queue.close()
         finished.wait()
+        isFinished = true
         return engine
     }
 }
 
-/// Blobs of binary facts, one after the other in one buffer.
+/// Binary facts, one after the other in one buffer.
 private struct BinaryChunk: Sendable {
     private var bytes: [UInt8] = []
     private var ends: [Int] = []
@@ -143,18 +121,26 @@ private struct BinaryChunk: Sendable {
         ends.append(bytes.count)
     }
 
-    func blob(_ index: Int) -> ArraySlice<UInt8> { bytes[(index == 0 ? 0 : ends[index - 1])..<ends[index]] }
+    mutating func append(_ facts: RecordFacts) {
+        facts.appendBinary(to: &bytes)
+        ends.append(bytes.count)
+    }
+
+    /// Calls `body` with each record's bytes, in order.
+    func forEach(_ body: (UnsafeRawBufferPointer) -> Void) {
+        bytes.withUnsafeBytes { buffer in
+            var start = 0
+            for end in ends {
+                body(UnsafeRawBufferPointer(rebasing: buffer[start..<end]))
+                start = end
+            }
+        }
+    }
 
     mutating func removeAll() {
         bytes.removeAll(keepingCapacity: true)
         ends.removeAll(keepingCapacity: true)
     }
-}
-
-/// A count kept by one thread and read by another after a semaphore orders the two.
-private final class Counter: @unchecked Sendable {
-    // @unchecked Sendable: written only by the decoding thread, read after waiting for it to finish.
-    var value = 0
 }
 
 /// A bounded first-in first-out queue of chunks between one producer and one consumer. The consumer hands back

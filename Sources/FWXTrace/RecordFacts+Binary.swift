@@ -11,6 +11,12 @@ extension RecordFacts {
     public func binary() -> [UInt8] {
         var out: [UInt8] = []
         out.reserveCapacity(128 + linkKeys.count * 24)
+        appendBinary(to: &out)
+        return out
+    }
+
+    /// Appends ``binary()`` to `out`.
+    func appendBinary(to out: inout [UInt8]) {
         out.append(Self.binaryVersion)
         out.appendString(recordId)
         var flags: UInt8 = kind == .shipment ? 1 : 0
@@ -49,56 +55,48 @@ extension RecordFacts {
             out.appendString(key.value)
             out.appendVarint(UInt64(roles(at: index).rawValue))
         }
-        return out
     }
 
     /// Facts from their binary form (``binary()``); throws an FWXError with code `conversion` when the bytes are
     /// truncated, of another version or malformed.
     public init(binary bytes: some Collection<UInt8>) throws {
         let array = bytes as? [UInt8] ?? Array(bytes)
-        var reader = BinaryReader(bytes: array)
-        guard try reader.byte() == Self.binaryVersion else {
-            throw FWXError(.conversion, "record facts are not in binary version \(Self.binaryVersion)")
+        self = try array.withUnsafeBytes { buffer in
+            guard let facts = BinaryFacts(buffer) else {
+                throw FWXError(.conversion, "record facts in binary form are truncated, malformed or not version \(Self.binaryVersion)")
+            }
+            return RecordFacts(facts)
         }
-        let recordId = try reader.string()
-        let flags = try reader.byte()
-        let handlingIndex = Int(flags >> 2 & 0b111)
-        guard handlingIndex <= HandlingCode.allCases.count else { throw BinaryReader.malformed }
-        let ownerCountry = try reader.string()
-        let date = flags & 1 << 5 != 0 ? try reader.string() : nil
-        let origin = flags & 1 << 6 != 0 ? try reader.place() : nil
-        let destination = flags & 1 << 7 != 0 ? try reader.place() : nil
+    }
+
+    /// The facts of a checked binary form, as values of their own.
+    init(_ facts: BinaryFacts) {
+        func text(_ range: Range<Int>) -> String { String(decoding: facts[range], as: UTF8.self) }
+        func place(_ country: Range<Int>?, _ region: Range<Int>?) -> Place? {
+            country.map { Place(country: text($0), region: region.map(text)) }
+        }
         var transit: [String] = []
-        for _ in 0..<(try reader.count()) { transit.append(try reader.string()) }
-        var location: Point?
-        switch try reader.byte() {
-        case 0: location = nil
-        case 1: location = Point(country: try reader.string())
-        case 2: location = Point(country: try reader.string(), latitude: try reader.double(), longitude: try reader.double())
-        default: throw BinaryReader.malformed
-        }
+        facts.forEachTransit { transit.append(String(decoding: $0, as: UTF8.self)) }
         var categories: [CategoryAmounts] = []
-        for _ in 0..<(try reader.count()) {
-            let index = Int(try reader.byte())
-            guard index < CECategory.allCases.count else { throw BinaryReader.malformed }
-            categories.append(CategoryAmounts(category: CECategory.allCases[index], amounts: try reader.amounts()))
+        facts.forEachCategory { index, amounts in
+            categories.append(CategoryAmounts(category: CECategory.allCases[index], amounts: amounts))
         }
-        let totals = try reader.amounts()
         var keys: [LinkKey] = [], roles: [PartyRoles] = []
-        for _ in 0..<(try reader.count()) {
-            let kindIndex = Int(try reader.byte())
-            guard kindIndex < LinkKind.allCases.count else { throw BinaryReader.malformed }
-            keys.append(LinkKey(kind: LinkKind.allCases[kindIndex], value: try reader.string()))
-            let raw = try reader.varint()
-            guard raw <= UInt64(UInt16.max) else { throw BinaryReader.malformed }
-            roles.append(PartyRoles(rawValue: UInt16(raw)))
+        facts.forEachKey { kind, value, keyRoles in
+            keys.append(LinkKey(kind: LinkKind.allCases[kind], value: String(decoding: value, as: UTF8.self)))
+            roles.append(PartyRoles(rawValue: keyRoles))
         }
-        guard reader.isAtEnd else { throw BinaryReader.malformed }
-        self.init(recordId: recordId, kind: flags & 1 != 0 ? .shipment : .seizure, ownerCountry: ownerCountry,
-                  status: flags & 2 != 0 ? .withdrawn : .active,
-                  handlingCode: handlingIndex == 0 ? nil : HandlingCode.allCases[handlingIndex - 1], date: date,
-                  origin: origin, transit: transit, destination: destination, location: location,
-                  categories: categories, totals: totals, linkKeys: keys,
+        let handlingIndex = Int(facts.flags >> 2 & 0b111)
+        self.init(recordId: text(facts.recordId), kind: facts.isShipment ? .shipment : .seizure,
+                  ownerCountry: text(facts.owner), status: facts.isWithdrawn ? .withdrawn : .active,
+                  handlingCode: handlingIndex == 0 ? nil : HandlingCode.allCases[handlingIndex - 1],
+                  date: facts.date.map(text),
+                  origin: place(facts.originCountry, facts.originRegion), transit: transit,
+                  destination: place(facts.destinationCountry, facts.destinationRegion),
+                  location: facts.locationCountry.map {
+                      Point(country: text($0), latitude: facts.latitude, longitude: facts.longitude)
+                  },
+                  categories: categories, totals: facts.totals, linkKeys: keys,
                   linkRoles: roles.allSatisfy(\.isEmpty) ? [] : roles)
     }
 }
@@ -140,66 +138,5 @@ extension [UInt8] {
         appendVarint(UInt64(Swift.max(0, amounts.items)))
         appendDouble(amounts.neqKg)
         appendDouble(amounts.grossKg)
-    }
-}
-
-/// Reads the binary form, checking every length against the bytes left.
-private struct BinaryReader {
-    static let malformed = FWXError(.conversion, "record facts in binary form are truncated or malformed")
-
-    let bytes: [UInt8]
-    var position = 0
-
-    var isAtEnd: Bool { position == bytes.count }
-
-    mutating func byte() throws -> UInt8 {
-        guard position < bytes.count else { throw Self.malformed }
-        defer { position += 1 }
-        return bytes[position]
-    }
-
-    mutating func varint() throws -> UInt64 {
-        var value: UInt64 = 0
-        var shift: UInt64 = 0
-        while true {
-            let next = try byte()
-            guard shift < 64 else { throw Self.malformed }
-            value |= UInt64(next & 0x7F) << shift
-            if next < 0x80 { return value }
-            shift += 7
-        }
-    }
-
-    mutating func count() throws -> Int {
-        let value = try varint()
-        guard value <= UInt64(bytes.count - position) else { throw Self.malformed }
-        return Int(value)
-    }
-
-    mutating func string() throws -> String {
-        let length = try count()
-        defer { position += length }
-        return String(decoding: bytes[position..<position + length], as: UTF8.self)
-    }
-
-    mutating func double() throws -> Double {
-        guard bytes.count - position >= 8 else { throw Self.malformed }
-        var bits: UInt64 = 0
-        for offset in 0..<8 { bits |= UInt64(bytes[position + offset]) << (offset * 8) }
-        position += 8
-        return Double(bitPattern: bits)
-    }
-
-    mutating func place() throws -> RecordFacts.Place {
-        let country = try string()
-        switch try byte() {
-        case 0: return RecordFacts.Place(country: country)
-        case 1: return RecordFacts.Place(country: country, region: try string())
-        default: throw Self.malformed
-        }
-    }
-
-    mutating func amounts() throws -> RecordFacts.Amounts {
-        RecordFacts.Amounts(items: Int(clamping: try varint()), neqKg: try double(), grossKg: try double())
     }
 }

@@ -20,7 +20,7 @@ public struct TraceEngine: Sendable {
     private var strings = StringTable()
     /// Ids of two-letter upper-case codes by `(first - A) × 26 + (second - A)`, -1 until seen: countries skip hashing.
     private var countryIds = [Int32](repeating: -1, count: 26 * 26)
-    private var pathIds: [[String]: Int32] = [:]
+    private var pathIds: [[Int32]: Int32] = [:]
     private var pathCountries: [[String]] = []
 
     // One entry per matched record (index = record number).
@@ -51,6 +51,8 @@ public struct TraceEngine: Sendable {
 
     // Link keys.
     private var keyTable = KeyTable()
+    /// ``add(_:)``'s buffer for the binary form of the record being added.
+    private var scratch: [UInt8] = []
     private var keyRecords: [Int32] = []
     private var keyRoles: [UInt16] = []
     private var occurrenceRecord: [Int32] = []
@@ -74,12 +76,34 @@ public struct TraceEngine: Sendable {
     /// Takes one record into account. Withdrawn records are counted and skipped; records outside the query are
     /// counted as considered only. Give each record once, at its latest revision.
     public mutating func add(_ facts: RecordFacts) {
+        // One way of adding, the binary one: facts go through their binary form (as a store keeps them), in a
+        // buffer the engine reuses.
+        var buffer = scratch
+        scratch = []
+        buffer.removeAll(keepingCapacity: true)
+        facts.appendBinary(to: &buffer)
+        let added = buffer.withUnsafeBytes { add(binary: $0) }
+        precondition(added, "RecordFacts.binary() made a form its reader refuses")
+        scratch = buffer
+    }
+
+    /// Takes one record, given as facts in their binary form (``RecordFacts/binary()``), into account without
+    /// decoding it to a ``RecordFacts`` first; the same as `add(RecordFacts(binary: bytes))`. Returns false, having
+    /// changed nothing, when the bytes are truncated, of another version or malformed.
+    @discardableResult
+    public mutating func add(binary bytes: UnsafeRawBufferPointer) -> Bool {
+        guard let facts = BinaryFacts(bytes) else { return false }
+        add(facts)
+        return true
+    }
+
+    private mutating func add(_ facts: BinaryFacts) {
         considered += 1
-        if facts.status == .withdrawn {
+        if facts.isWithdrawn {
             withdrawn += 1
             return
         }
-        let day = facts.date.flatMap(TraceDay.init)
+        let day = facts.date.flatMap { TraceDay(utf8: facts[$0]) }
         if fromDay != nil || toDay != nil {
             guard let day else { return }
             if let fromDay, day < fromDay { return }
@@ -90,40 +114,46 @@ public struct TraceEngine: Sendable {
         // The record's figures: every item, or only those of the selected categories.
         var amounts = facts.totals
         if categoryMask != 0 {
-            amounts = RecordFacts.Amounts()
-            for entry in facts.categories where isSelected(entry.category) { amounts = amounts + entry.amounts }
-            guard amounts.items > 0 else { return }
+            var selected = RecordFacts.Amounts()
+            facts.forEachCategory { index, entry in
+                if isSelected(index) { selected = selected + entry }
+            }
+            guard selected.items > 0 else { return }
+            amounts = selected
         }
 
         let record = Int32(recordDay.count)
-        let isShipment = facts.kind == .shipment
-        ids.append(facts.recordId)
+        let isShipment = facts.isShipment
+        ids.append(facts[facts.recordId])
         recordDay.append(day?.value ?? 0)
         if let day, latestDay.map({ day > $0 }) ?? true { latestDay = day }
-        let owner = intern(facts.ownerCountry)
+        let owner = intern(facts[facts.owner])
         recordOwner.append(owner)
-        let location = facts.location.map { intern($0.country) } ?? -1
+        let location = facts.locationCountry.map { intern(facts[$0]) } ?? -1
         recordLocation.append(location)
         recordIsShipment.append(isShipment)
         recordNeq.append(amounts.neqKg)
         recordGross.append(amounts.grossKg)
 
-        let origin = facts.origin.map { intern($0.country) } ?? -1
-        let destination = facts.destination.map { intern($0.country) } ?? -1
+        let origin = facts.originCountry.map { intern(facts[$0]) } ?? -1
+        let destination = facts.destinationCountry.map { intern(facts[$0]) } ?? -1
+        var originRegion: Int32 = -1, destinationRegion: Int32 = -1
+        if let level = query.regionLevel {
+            originRegion = region(facts.originRegion.map { facts[$0] }, level: level)
+            destinationRegion = region(facts.destinationRegion.map { facts[$0] }, level: level)
+        }
+        var transit: [Int32] = []
         var path: Int32 = -1
-        if !facts.transit.isEmpty {
-            if let id = pathIds[facts.transit] {
+        if facts.transitCount > 0 {
+            transit.reserveCapacity(facts.transitCount)
+            facts.forEachTransit { transit.append(intern($0)) }
+            if let id = pathIds[transit] {
                 path = id
             } else {
                 path = Int32(pathCountries.count)
-                pathIds[facts.transit] = path
-                pathCountries.append(facts.transit)
+                pathIds[transit] = path
+                pathCountries.append(transit.map { strings.list[Int($0)] })
             }
-        }
-        var originRegion: Int32 = -1, destinationRegion: Int32 = -1
-        if let level = query.regionLevel {
-            originRegion = region(facts.origin?.region, level: level)
-            destinationRegion = region(facts.destination?.region, level: level)
         }
         let period = day.map(query.period.period(of:)) ?? Self.undated
         let sums = Sums(records: 1, seizures: isShipment ? 0 : 1, shipments: isShipment ? 1 : 0,
@@ -135,12 +165,11 @@ public struct TraceEngine: Sendable {
                               destination: destination, destinationRegion: destinationRegion,
                               category: UInt8(Self.categoryCount))
         var anyCategory = false
-        for entry in facts.categories where categoryMask == 0 || isSelected(entry.category) {
+        facts.forEachCategory { index, entry in
+            guard categoryMask == 0 || isSelected(index) else { return }
             anyCategory = true
-            let index = Self.index(of: entry.category)
             let categorySums = Sums(records: 1, seizures: sums.seizures, shipments: sums.shipments,
-                                    items: entry.amounts.items, neqKg: entry.amounts.neqKg,
-                                    grossKg: entry.amounts.grossKg)
+                                    items: entry.items, neqKg: entry.neqKg, grossKg: entry.grossKg)
             flowKey.category = UInt8(index)
             flows[flowKey, default: Sums()].add(categorySums)
             categoryRows[index].add(categorySums)
@@ -162,27 +191,27 @@ public struct TraceEngine: Sendable {
         if origin >= 0 { countryRoles[Int(origin)].origin += 1 }
         if destination >= 0 { countryRoles[Int(destination)].destination += 1 }
         if location >= 0 { countryRoles[Int(location)].location += 1 }
-        for (offset, country) in facts.transit.enumerated() where !facts.transit[..<offset].contains(country) {
-            countryRoles[Int(intern(country))].transit += 1
+        for (offset, country) in transit.enumerated() where !transit[..<offset].contains(country) {
+            countryRoles[Int(country)].transit += 1
         }
 
-        if !isShipment, let point = facts.location {
+        if !isShipment, facts.locationCountry != nil {
             pointRecord.append(record)
-            pointLatitude.append(point.latitude ?? .nan)
-            pointLongitude.append(point.longitude ?? .nan)
+            pointLatitude.append(facts.latitude ?? .nan)
+            pointLongitude.append(facts.longitude ?? .nan)
         }
 
         // Keys: each distinct key of the record counts once (facts normally hold distinct keys already).
         let firstOccurrence = occurrenceKey.count
-        for (index, key) in facts.linkKeys.enumerated() where linkKindMask & key.kind.bit != 0 {
-            let (id, isNew) = keyTable.intern(key)
-            let roles = facts.roles(at: index).rawValue
+        facts.forEachKey { kind, value, roles in
+            guard linkKindMask & LinkKind.bits[kind] != 0 else { return }
+            let (id, isNew) = keyTable.intern(kind: kind, value: value)
             if isNew {
                 keyRecords.append(1)
                 keyRoles.append(roles)
             } else {
                 keyRoles[Int(id)] |= roles
-                if occurrenceKey[firstOccurrence...].contains(id) { continue }
+                if occurrenceKey[firstOccurrence...].contains(id) { return }
                 keyRecords[Int(id)] += 1
             }
             occurrenceRecord.append(record)
@@ -451,7 +480,7 @@ public struct TraceEngine: Sendable {
             }
             let memberIds = list.map { ids.string($0) }.sorted()
             var shared: [SharedKey] = evidence[index].map { id in
-                let key = keyTable.keys[Int(id)]
+                let key = keyTable.key(id)
                 let roles = PartyRoles(rawValue: keyRoles[Int(id)])
                 let carriers = members[Int(start[Int(id)])..<Int(start[Int(id) + 1])].map { ids.string($0) }.sorted()
                 return SharedKey(kind: key.kind, value: key.value, roles: roles.roles,
@@ -469,7 +498,7 @@ public struct TraceEngine: Sendable {
         }
 
         var ignored = ignoredIds.map { id in
-            let key = keyTable.keys[Int(id)]
+            let key = keyTable.key(id)
             let roles = PartyRoles(rawValue: keyRoles[Int(id)])
             return IgnoredKey(kind: key.kind, value: key.value, roles: roles.roles,
                               label: key.description(roles: roles), records: Int(keyRecords[Int(id)]))
@@ -499,17 +528,30 @@ public struct TraceEngine: Sendable {
         }
     }
 
-    private func isSelected(_ category: CECategory) -> Bool {
-        categoryMask & (1 << UInt16(Self.index(of: category))) != 0
+    /// Whether the category at `index` (``index(of:)``) is selected.
+    private func isSelected(_ index: Int) -> Bool {
+        categoryMask & (1 << UInt16(index)) != 0
     }
 
-    private func matchesCountries(_ facts: RecordFacts) -> Bool {
+    private func matchesCountries(_ facts: BinaryFacts) -> Bool {
         let wanted = query.countries
-        if wanted.contains(facts.ownerCountry) { return true }
-        if let origin = facts.origin, wanted.contains(origin.country) { return true }
-        if let destination = facts.destination, wanted.contains(destination.country) { return true }
-        if let location = facts.location, wanted.contains(location.country) { return true }
-        return facts.transit.contains(where: wanted.contains)
+        func isWanted(_ range: Range<Int>?) -> Bool {
+            range.map { wanted.contains(String(decoding: facts[$0], as: UTF8.self)) } ?? false
+        }
+        if isWanted(facts.owner) || isWanted(facts.originCountry) || isWanted(facts.destinationCountry)
+            || isWanted(facts.locationCountry) { return true }
+        var found = false
+        facts.forEachTransit { if wanted.contains(String(decoding: $0, as: UTF8.self)) { found = true } }
+        return found
+    }
+
+    /// The id of a country code (or region code) given as UTF-8; two capital letters without building a String.
+    private mutating func intern(_ utf8: UnsafeRawBufferPointer) -> Int32 {
+        if utf8.count == 2, utf8[0] >= 65, utf8[0] <= 90, utf8[1] >= 65, utf8[1] <= 90 {
+            let id = countryIds[Int(utf8[0] - 65) * 26 + Int(utf8[1] - 65)]
+            if id >= 0 { return id }
+        }
+        return intern(String(decoding: utf8, as: UTF8.self))
     }
 
     private mutating func intern(_ text: String) -> Int32 {
@@ -526,8 +568,9 @@ public struct TraceEngine: Sendable {
         return id
     }
 
-    private mutating func region(_ code: String?, level: Int) -> Int32 {
-        guard let code, !code.isEmpty else { return -1 }
+    private mutating func region(_ utf8: UnsafeRawBufferPointer?, level: Int) -> Int32 {
+        guard let utf8, !utf8.isEmpty else { return -1 }
+        let code = String(decoding: utf8, as: UTF8.self)
         return intern(code.count > 2 + level ? String(code.prefix(2 + level)) : code)
     }
 
@@ -539,6 +582,9 @@ public struct TraceEngine: Sendable {
 }
 
 extension LinkKind {
+    /// ``bit`` of each kind, by its index in ``allCases``.
+    static let bits: [UInt16] = allCases.map(\.bit)
+
     /// The kind's bit in a mask of kinds.
     var bit: UInt16 {
         switch self {
@@ -646,17 +692,33 @@ struct StringTable: Sendable {
 }
 
 /// Link keys numbered in order of arrival, in an open-addressing table of 8-byte slots: 32 bits of the key's hash
-/// (to skip most comparisons) and its id. Growing re-places the keys by their kept hashes, which is much cheaper than
-/// Swift's Dictionary re-hashing strings (that was the largest cost of ``TraceEngine/add(_:)``).
+/// (to skip most comparisons) and its id. The keys themselves lie as UTF-8 in one buffer (no String per key, nothing
+/// to reference-count), and growing re-places them by their kept hashes, never hashing a value again.
 struct KeyTable: Sendable {
-    private(set) var keys: [LinkKey] = []
-    /// ``hash(_:)`` of each key, kept so that growing never hashes a string again.
+    /// Each key's kind, as its index in ``LinkKind/allCases``.
+    private var kinds: [UInt8] = []
+    /// The values' UTF-8, one after the other; key `i` ends at `ends[i]`.
+    private var bytes: [UInt8] = []
+    private var ends: [Int] = []
+    /// ``hash(kind:value:)`` of each key, kept so that growing never hashes a value again.
     private var hashes: [UInt64] = []
     /// Per slot: hash tag in the high 32 bits, id + 1 in the low 32 bits; 0 marks an empty slot.
     private var slots = [UInt64](repeating: 0, count: 1024)
 
-    mutating func intern(_ key: LinkKey) -> (id: Int32, isNew: Bool) {
-        let hash = Self.hash(key)
+    var count: Int { kinds.count }
+
+    /// The key numbered `id`.
+    func key(_ id: Int32) -> LinkKey {
+        let index = Int(id)
+        let start = index == 0 ? 0 : ends[index - 1]
+        return LinkKey(kind: LinkKind.allCases[Int(kinds[index])],
+                       value: String(decoding: bytes[start..<ends[index]], as: UTF8.self))
+    }
+
+    /// The id of the key of kind `kind` (index in ``LinkKind/allCases``) and value `value` (UTF-8, compared byte
+    /// for byte), numbering it if it is new.
+    mutating func intern(kind: Int, value: UnsafeRawBufferPointer) -> (id: Int32, isNew: Bool) {
+        let hash = Self.hash(kind: kind, value: value)
         let tag = hash & 0xFFFF_FFFF_0000_0000
         let mask = slots.count - 1
         var slot = Int(truncatingIfNeeded: hash) & mask
@@ -664,16 +726,27 @@ struct KeyTable: Sendable {
             let entry = slots[slot]
             if entry & 0xFFFF_FFFF_0000_0000 == tag {
                 let id = Int32(truncatingIfNeeded: entry & 0xFFFF_FFFF) - 1
-                if keys[Int(id)] == key { return (id, false) }
+                if equals(Int(id), kind: kind, value: value) { return (id, false) }
             }
             slot = (slot + 1) & mask
         }
-        let id = Int32(keys.count)
-        keys.append(key)
+        let id = Int32(kinds.count)
+        kinds.append(UInt8(kind))
+        bytes.append(contentsOf: value)
+        ends.append(bytes.count)
         hashes.append(hash)
         slots[slot] = tag | UInt64(UInt32(id + 1))
-        if keys.count * 4 > slots.count * 3 { grow() }
+        if kinds.count * 4 > slots.count * 3 { grow() }
         return (id, true)
+    }
+
+    private func equals(_ index: Int, kind: Int, value: UnsafeRawBufferPointer) -> Bool {
+        guard Int(kinds[index]) == kind else { return false }
+        let start = index == 0 ? 0 : ends[index - 1]
+        guard ends[index] - start == value.count else { return false }
+        return bytes.withUnsafeBytes { stored in
+            UnsafeRawBufferPointer(rebasing: stored[start..<ends[index]]).elementsEqual(value)
+        }
     }
 
     private mutating func grow() {
@@ -688,26 +761,22 @@ struct KeyTable: Sendable {
 
     /// A 64-bit hash of the kind and the value's UTF-8 (multiply-xorshift over 8-byte words); collisions only cost
     /// a comparison.
-    static func hash(_ key: LinkKey) -> UInt64 {
-        var value = key.value
+    static func hash(kind: Int, value bytes: UnsafeRawBufferPointer) -> UInt64 {
         let multiplier: UInt64 = 0x9E37_79B9_7F4A_7C15
-        var state = UInt64(key.kind.bit) &* multiplier
-        value.withUTF8 { bytes in
-            var index = 0
-            while index + 8 <= bytes.count {
-                var word: UInt64 = 0
-                for offset in 0..<8 { word |= UInt64(bytes[index + offset]) << (offset * 8) }
-                state = (state ^ word) &* multiplier
-                state ^= state >> 29
-                index += 8
-            }
-            var tail: UInt64 = UInt64(bytes.count) << 56
-            for offset in 0..<(bytes.count - index) { tail |= UInt64(bytes[index + offset]) << (offset * 8) }
-            state = (state ^ tail) &* multiplier
-            state ^= state >> 32
-            state = state &* 0xBF58_476D_1CE4_E5B9
+        var state = UInt64(kind + 1) &* multiplier
+        var index = 0
+        while index + 8 <= bytes.count {
+            let word = UInt64(littleEndian: bytes.loadUnaligned(fromByteOffset: index, as: UInt64.self))
+            state = (state ^ word) &* multiplier
             state ^= state >> 29
+            index += 8
         }
+        var tail: UInt64 = UInt64(bytes.count) << 56
+        for offset in 0..<(bytes.count - index) { tail |= UInt64(bytes[index + offset]) << (offset * 8) }
+        state = (state ^ tail) &* multiplier
+        state ^= state >> 32
+        state = state &* 0xBF58_476D_1CE4_E5B9
+        state ^= state >> 29
         return state
     }
 }
@@ -717,8 +786,8 @@ struct RecordIdStore: Sendable {
     private var bytes: [UInt8] = []
     private var ends: [UInt32] = []
 
-    mutating func append(_ id: String) {
-        bytes.append(contentsOf: id.utf8)
+    mutating func append(_ utf8: UnsafeRawBufferPointer) {
+        bytes.append(contentsOf: utf8)
         ends.append(UInt32(bytes.count))
     }
 

@@ -68,10 +68,13 @@ struct TraceDay: Comparable, Hashable {
 
     /// Parses `YYYY-MM-DD` (anything after the tenth character is ignored); nil when the form or the month or
     /// day is wrong.
-    init?(_ text: String) {
+    init?(_ text: String) { self.init(utf8: text.utf8) }
+
+    /// ``init(_:)`` from UTF-8 bytes.
+    init?(utf8: some Sequence<UInt8>) {
         var fields = (0, 0, 0)
         var count = 0
-        for (offset, byte) in text.utf8.enumerated() {
+        for (offset, byte) in utf8.enumerated() {
             if offset == 10 { break }
             count += 1
             if offset == 4 || offset == 7 {

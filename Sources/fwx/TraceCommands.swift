@@ -83,7 +83,7 @@ struct TraceCommand: AsyncParsableCommand {
         if let config {
             let configuration = try NodeConfiguration.load(path: config)
             let store = try SQLiteNodeStore(path: configuration.store.sqlitePath)
-            // SQLite on this thread, decoding on a second one, adding on a third.
+            // SQLite on this thread; adding, straight from the stored binary form, on a second one.
             skipped = try engine.addConcurrently(binaryFacts: { emit in
                 try store.forEachLatestFacts(origin: nil, emit)
             })

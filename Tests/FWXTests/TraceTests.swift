@@ -212,6 +212,31 @@ struct TraceTests {
         #expect(throws: FWXError(.conversion, "")) { try RecordFacts(binary: [9] + sample.dropFirst()) }
     }
 
+    @Test("a truncated, extended or out-of-range binary form is refused by the reader and changes nothing when added")
+    func malformedBinaryFacts() throws {
+        let records = try traceBackground(senders: ["DE"], recordsEach: 40, seed: 5)
+        let blobs = records.map { RecordFacts.of($0).binary() }
+        var engine = TraceEngine()
+        let before = engine.result()
+        for blob in blobs.prefix(10) {
+            var variants = (0..<blob.count).map { Array(blob.prefix($0)) }   // every truncation
+            variants.append(blob + [0])                                       // a byte left over
+            variants.append([9] + blob.dropFirst())                           // another version
+            var badFlags = blob
+            badFlags[1 + 1 + Int(blob[1])] |= 0b111 << 2                      // handling code index 7
+            variants.append(badFlags)
+            for variant in variants {
+                #expect(throws: FWXError(.conversion, "")) { try RecordFacts(binary: variant) }
+                #expect(variant.withUnsafeBytes { engine.add(binary: $0) } == false)
+            }
+        }
+        #expect(engine.result() == before)
+        for blob in blobs { #expect(blob.withUnsafeBytes { engine.add(binary: $0) }) }
+        var decoded = TraceEngine()
+        for blob in blobs { decoded.add(try RecordFacts(binary: blob)) }
+        #expect(engine.result() == decoded.result())
+    }
+
     // MARK: Flows, routes, periods
 
     @Test("flows per month, route and category match the hand-computed counts, NEQ and gross mass")
@@ -497,7 +522,7 @@ struct TraceTests {
         #expect(concurrent.result().totals.recordsConsidered == facts.count)
     }
 
-    @Test("binary facts decoded on a second thread and added on a third give the same result; bad blobs are counted")
+    @Test("binary facts added on a second thread give the same result as one thread; unreadable blobs are counted")
     func concurrentBinaryAdding() throws {
         let facts = (traceFlowRecords + (try traceBackground(senders: ["NL", "PL"], recordsEach: 300, seed: 17)))
             .map(RecordFacts.of)
