@@ -125,9 +125,15 @@ final class AtomicOutput {
 
     /// Writes `bytes` to `path` (standard output for nil or "-") all at once, or leaves nothing behind.
     static func write(_ bytes: [UInt8], to path: String?) throws {
+        try write(to: path) { try $0.write(bytes: bytes) }
+    }
+
+    /// Writes to `path` (standard output for nil or "-") what `body` gives, in pieces, then commits; leaves
+    /// nothing behind when `body` or the writing fails.
+    static func write(to path: String?, _ body: (AtomicOutput) throws -> Void) throws {
         let out = try AtomicOutput(path: path)
         do {
-            try out.write(bytes: bytes)
+            try body(out)
             try out.commit()
         } catch {
             out.discard()

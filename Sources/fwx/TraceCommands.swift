@@ -97,13 +97,17 @@ struct TraceCommand: AsyncParsableCommand {
         }
         // Only what the outputs show is built: the summary details 10 clusters and the HTML report 20, and neither
         // lists map points; a 1M-record store has ~285k clusters, and building them all took a third of the time.
-        // Tables, JSON, GeoJSON and GraphML list everything --max-clusters and --max-points allow.
-        let listsEverything = format != .text
+        // JSON, GraphML and the clusters and points tables list every cluster and point --max-clusters and
+        // --max-points allow; GeoJSON lists points and no clusters; the other tables neither.
+        let csvTable = TraceTable(rawValue: table)
+        let listsClusters = format == .json || format == .graphml || (format == .csv && csvTable == .clusters)
+        let listsPoints = format == .json || format == .graphml || format == .geojson
+            || (format == .csv && csvTable == .points)
         let shownClusters = max(format == .text ? Self.summaryClusters : 0, html != nil ? Self.reportClusters : 0)
         let result = engine.result(
             topRoutes: top, maxRecordsPerKey: maxRecordsPerKey,
-            maxClusters: listsEverything ? maxClusters : min(maxClusters ?? shownClusters, shownClusters),
-            maxPoints: listsEverything ? maxPoints : 0)
+            maxClusters: listsClusters ? maxClusters : min(maxClusters ?? shownClusters, shownClusters),
+            maxPoints: listsPoints ? maxPoints : 0)
         if skipped > 0 {
             FileHandle.standardError.write(Data("fwx: \(skipped) record(s) could not be read and were left out\n".utf8))
         }
@@ -118,7 +122,9 @@ struct TraceCommand: AsyncParsableCommand {
             let text = Self.summary(result)
             if let output { try AtomicOutput.write(Array(text.utf8), to: output) } else { print(text, terminator: "") }
         case .csv: try AtomicOutput.write(Array(TraceCSV.render(result, table: TraceTable(rawValue: table)!).utf8), to: output)
-        case .json: try AtomicOutput.write(TraceJSON.render(result), to: output)
+        case .json:
+            // In pieces: the JSON of a million records is ~460 MB, never held whole.
+            try AtomicOutput.write(to: output) { out in try TraceJSON.write(result) { try out.write(bytes: $0) } }
         case .geojson: try AtomicOutput.write(Array(TraceGeoJSON.render(result).utf8), to: output)
         case .graphml: try AtomicOutput.write(Array(TraceGraphML.render(result).utf8), to: output)
         }

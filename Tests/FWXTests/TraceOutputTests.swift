@@ -259,6 +259,44 @@ struct TraceOutputTests {
 
     // MARK: JSON
 
+    @Test("JSON is byte for byte what JSONEncoder (pretty, sorted keys) makes of the result, written whole or in pieces")
+    func jsonMatchesJSONEncoder() throws {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
+        var edgy = try outputResult()
+        // Strings that need escaping, numbers in exponent form, optional fields present and absent.
+        edgy.clusters[0].id = "quote \" backslash \\ slash / \u{1}\u{1f}\u{7f} tab\t cr\r lf\n \u{8}\u{c} é 😀 \u{2028}"
+        edgy.clusters[0].firstDate = nil
+        edgy.points[0].latitude = 1e-7
+        edgy.points[0].longitude = nil
+        edgy.totals.neqKg = 1e21
+        edgy.totals.grossKg = -0.0
+        edgy.query.regionLevel = 2
+        edgy.query.from = nil
+        edgy.flows[0].category = nil
+        edgy.routes[0].change = nil
+        var grown = TraceEngine(query: .all)
+        grown.add(contentsOf: outputFacts)
+        for result in [try outputResult(), edgy, TraceEngine(query: .all).result(), grown.result()] {
+            let expected = Array(try encoder.encode(result)) + [0x0A]
+            let rendered = TraceJSON.render(result)
+            #expect(rendered == expected, "\(String(decoding: rendered.prefix(400), as: UTF8.self))")
+            var pieces: [[UInt8]] = []
+            try TraceJSON.write(result, pieceSize: 64) { pieces.append($0) }
+            #expect(pieces.joined().elementsEqual(expected))
+            #expect(pieces.count > 1 || expected.count < 200)
+        }
+        struct DiskFull: Error {}
+        var calls = 0
+        #expect(throws: DiskFull.self) {
+            try TraceJSON.write(try outputResult(), pieceSize: 64) { _ in
+                calls += 1
+                throw DiskFull()
+            }
+        }
+        #expect(calls == 1)
+    }
+
     @Test("JSON decodes back to an equal result, is byte-for-byte stable and has its keys sorted (python's json)")
     func json() throws {
         let result = try outputResult()
