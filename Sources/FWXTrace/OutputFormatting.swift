@@ -82,6 +82,10 @@ enum OutputEscape {
     /// Text for XML and HTML content and attribute values (double-quoted): `&`, `<`, `>`, `"` and `'` become
     /// entities; control characters that XML 1.0 does not allow are replaced by U+FFFD.
     static func xml(_ text: String) -> String {
+        // Most values (ids, codes, dates, names) need nothing: returned as they are. 0xEF starts U+FFFE and U+FFFF.
+        if !text.utf8.contains(where: { byte in
+            byte < 0x20 || byte == 0x26 || byte == 0x3C || byte == 0x3E || byte == 0x22 || byte == 0x27 || byte == 0xEF
+        }) { return text }
         var result = ""
         result.reserveCapacity(text.utf8.count)
         for scalar in text.unicodeScalars {
@@ -106,6 +110,7 @@ enum OutputEscape {
 
     /// A JSON string literal, quotes included (RFC 8259: `"` and `\` escaped, control characters as `\u00XX`).
     static func jsonString(_ text: String) -> String {
+        if !text.utf8.contains(where: { $0 < 0x20 || $0 == 0x22 || $0 == 0x5C }) { return "\"" + text + "\"" }
         var result = "\""
         for scalar in text.unicodeScalars {
             switch scalar {
@@ -124,5 +129,33 @@ enum OutputEscape {
             }
         }
         return result + "\""
+    }
+}
+
+/// Text handed to a sink in pieces of about `pieceSize` bytes, so that a large document (the GeoJSON or GraphML of
+/// a million records is hundreds of megabytes) is never held whole.
+struct TextPieces {
+    private var buffer = ""
+    private let pieceSize: Int
+    private let sink: (String) throws -> Void
+
+    init(pieceSize: Int, sink: @escaping (String) throws -> Void) {
+        self.pieceSize = max(1, pieceSize)
+        self.sink = sink
+    }
+
+    /// Appends `text`, handing the buffer to the sink when it has reached the piece size.
+    static func += (pieces: inout TextPieces, text: String) throws {
+        pieces.buffer += text
+        if pieces.buffer.utf8.count >= pieces.pieceSize {
+            try pieces.sink(pieces.buffer)
+            pieces.buffer.removeAll(keepingCapacity: true)
+        }
+    }
+
+    /// Hands what is left to the sink.
+    mutating func finish() throws {
+        if !buffer.isEmpty { try sink(buffer) }
+        buffer = ""
     }
 }

@@ -29,7 +29,31 @@ public enum TraceGeoJSON {
 
     /// The GeoJSON text of `result`: a FeatureCollection of seizure points, then lines.
     public static func render(_ result: TraceResult, lines: Lines = .routes) -> String {
-        var features: [String] = []
+        var text = ""
+        // The sink cannot fail, so neither can the writing.
+        try! write(result, lines: lines) { text += $0 }
+        return text
+    }
+
+    /// Writes the text of ``render(_:lines:)`` in pieces of about `pieceSize` bytes, each given to `sink` as soon
+    /// as it is complete. An error of `sink` stops the writing and is thrown.
+    public static func write(_ result: TraceResult, lines: Lines = .routes, pieceSize: Int = 1 << 20,
+                             to sink: (_ piece: String) throws -> Void) throws {
+        try withoutActuallyEscaping(sink) { sink in
+            var out = TextPieces(pieceSize: pieceSize, sink: sink)
+            try write(result, lines: lines, to: &out)
+            try out.finish()
+        }
+    }
+
+    private static func write(_ result: TraceResult, lines: Lines, to out: inout TextPieces) throws {
+        try out += "{\n\"type\": \"FeatureCollection\",\n\"features\": [\n"
+        var isFirst = true
+        func add(_ feature: String) throws {
+            if !isFirst { try out += ",\n" }
+            isFirst = false
+            try out += feature
+        }
         var omittedPoints = 0, omittedLines = 0
         var unknown: Set<String> = []
 
@@ -45,7 +69,7 @@ public enum TraceGeoJSON {
                 unknown.insert(point.country)
                 continue
             }
-            features.append(feature(
+            try add(feature(
                 id: point.recordId,
                 geometry: "{\"type\": \"Point\", \"coordinates\": \(pair(position.longitude, position.latitude))}",
                 properties: [
@@ -80,7 +104,7 @@ public enum TraceGeoJSON {
                 let countries = [route.origin] + route.transit.map(Optional.some) + [route.destination]
                 guard let geometry = line(countries) else { continue }
                 let change = route.change
-                features.append(feature(id: route.label, geometry: geometry, properties: [
+                try add(feature(id: route.label, geometry: geometry, properties: [
                     ("feature", string("route")), ("rank", String(index + 1)), ("route", string(route.label)),
                     ("origin", string(route.origin)), ("transit", string(route.transit.joined(separator: ";"))),
                     ("destination", string(route.destination)), ("records", String(route.records)),
@@ -98,7 +122,7 @@ public enum TraceGeoJSON {
                 guard let geometry = line(countries) else { continue }
                 let label = ([flow.origin ?? "?"] + flow.transit + [flow.destination ?? "?"])
                     .joined(separator: " → ")
-                features.append(feature(id: nil, geometry: geometry, properties: [
+                try add(feature(id: nil, geometry: geometry, properties: [
                     ("feature", string("flow")), ("period", string(flow.period)), ("route", string(label)),
                     ("origin", string(flow.origin)), ("originRegion", string(flow.originRegion)),
                     ("transit", string(flow.transit.joined(separator: ";"))),
@@ -113,16 +137,8 @@ public enum TraceGeoJSON {
         }
 
         let unknownList = unknown.sorted().map { string($0) }.joined(separator: ", ")
-        return """
-            {
-            "type": "FeatureCollection",
-            "features": [
-            \(features.joined(separator: ",\n"))
-            ],
-            "omitted": {"points": \(omittedPoints), "lines": \(omittedLines), "unknownCountries": [\(unknownList)]}
-            }
-
-            """
+        try out += "\n],\n\"omitted\": {\"points\": \(omittedPoints), \"lines\": \(omittedLines), "
+            + "\"unknownCountries\": [\(unknownList)]}\n}\n"
     }
 
     private static func feature(id: String?, geometry: String, properties: [(String, String)]) -> String {

@@ -22,7 +22,25 @@
 public enum TraceGraphML {
     /// The GraphML document of the clusters of `result`; with `keyNodes`, shared keys are nodes too (see above).
     public static func render(_ result: TraceResult, keyNodes: Bool = false) -> String {
-        var out = """
+        var text = ""
+        // The sink cannot fail, so neither can the writing.
+        try! write(result, keyNodes: keyNodes) { text += $0 }
+        return text
+    }
+
+    /// Writes the document of ``render(_:keyNodes:)`` in pieces of about `pieceSize` bytes, each given to `sink` as
+    /// soon as it is complete. An error of `sink` stops the writing and is thrown.
+    public static func write(_ result: TraceResult, keyNodes: Bool = false, pieceSize: Int = 1 << 20,
+                             to sink: (_ piece: String) throws -> Void) throws {
+        try withoutActuallyEscaping(sink) { sink in
+            var out = TextPieces(pieceSize: pieceSize, sink: sink)
+            try write(result, keyNodes: keyNodes, to: &out)
+            try out.finish()
+        }
+    }
+
+    private static func write(_ result: TraceResult, keyNodes: Bool, to out: inout TextPieces) throws {
+        try out += """
             <?xml version="1.0" encoding="UTF-8"?>
             <graphml xmlns="http://graphml.graphdrawing.org/xmlns" \
             xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance" \
@@ -33,9 +51,9 @@ public enum TraceGraphML {
 
             """
         for key in declaredKeys(keyNodes: keyNodes) {
-            out += "  <key id=\"\(key.id)\" for=\"\(key.for)\" attr.name=\"\(key.name)\" attr.type=\"\(key.type)\"/>\n"
+            try out += "  <key id=\"\(key.id)\" for=\"\(key.for)\" attr.name=\"\(key.name)\" attr.type=\"\(key.type)\"/>\n"
         }
-        out += "  <graph id=\"links\" edgedefault=\"undirected\">\n"
+        try out += "  <graph id=\"links\" edgedefault=\"undirected\">\n"
 
         let points = Dictionary(result.points.map { ($0.recordId, $0) }, uniquingKeysWith: { first, _ in first })
         var nodeIds: [String: String] = [:]
@@ -60,7 +78,7 @@ public enum TraceGraphML {
                     data.append(("n_kind", RecordKind.shipment.rawValue))
                     data.append(("n_neqKg", "0"))
                 }
-                out += element("node", attributes: [("id", id)], data: data)
+                try out += element("node", attributes: [("id", id)], data: data)
             }
             for key in cluster.sharedKeys {
                 let roles = key.roles.map(\.rawValue).joined(separator: "/")
@@ -72,29 +90,28 @@ public enum TraceGraphML {
                 if keyNodes {
                     keyNumber += 1
                     let keyId = "k\(keyNumber)"
-                    out += element("node", attributes: [("id", keyId)], data: [
+                    try out += element("node", attributes: [("id", keyId)], data: [
                         ("n_type", "key"), ("n_label", key.label), ("n_keyKind", key.kind.rawValue),
                         ("n_keyValue", key.value), ("n_roles", roles), ("n_cluster", cluster.id),
                         ("n_clusterRank", String(rank + 1)),
                     ])
                     for member in members {
                         edgeNumber += 1
-                        out += element("edge", attributes: [("id", "e\(edgeNumber)"), ("source", member),
+                        try out += element("edge", attributes: [("id", "e\(edgeNumber)"), ("source", member),
                                                             ("target", keyId)], data: keyData)
                     }
                 } else {
                     for (index, source) in members.enumerated() {
                         for target in members[(index + 1)...] {
                             edgeNumber += 1
-                            out += element("edge", attributes: [("id", "e\(edgeNumber)"), ("source", source),
+                            try out += element("edge", attributes: [("id", "e\(edgeNumber)"), ("source", source),
                                                                 ("target", target)], data: keyData)
                         }
                     }
                 }
             }
         }
-        out += "  </graph>\n</graphml>\n"
-        return out
+        try out += "  </graph>\n</graphml>\n"
     }
 
     private struct DeclaredKey {

@@ -125,8 +125,8 @@ struct TraceCommand: AsyncParsableCommand {
         case .json:
             // In pieces: the JSON of a million records is ~460 MB, never held whole.
             try AtomicOutput.write(to: output) { out in try TraceJSON.write(result) { try out.write(bytes: $0) } }
-        case .geojson: try AtomicOutput.write(Array(TraceGeoJSON.render(result).utf8), to: output)
-        case .graphml: try AtomicOutput.write(Array(TraceGraphML.render(result).utf8), to: output)
+        case .geojson: try AtomicOutput.write(to: output) { out in try TraceGeoJSON.write(result) { try out.write($0) } }
+        case .graphml: try AtomicOutput.write(to: output) { out in try TraceGraphML.write(result) { try out.write($0) } }
         }
     }
 

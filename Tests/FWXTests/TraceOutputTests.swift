@@ -297,6 +297,38 @@ struct TraceOutputTests {
         #expect(calls == 1)
     }
 
+    @Test("GeoJSON and GraphML written in pieces are the rendered text; a failing sink stops the writing")
+    func piecesOfGeoJSONAndGraphML() throws {
+        let result = try outputResult()
+        for lines in TraceGeoJSON.Lines.allCases {
+            var pieces: [String] = []
+            try TraceGeoJSON.write(result, lines: lines, pieceSize: 100) { pieces.append($0) }
+            #expect(pieces.joined() == TraceGeoJSON.render(result, lines: lines))
+            #expect(pieces.count > 1)
+        }
+        for keyNodes in [false, true] {
+            var pieces: [String] = []
+            try TraceGraphML.write(result, keyNodes: keyNodes, pieceSize: 100) { pieces.append($0) }
+            #expect(pieces.joined() == TraceGraphML.render(result, keyNodes: keyNodes))
+            #expect(pieces.count > 1)
+        }
+        struct DiskFull: Error {}
+        var calls = 0
+        #expect(throws: DiskFull.self) {
+            try TraceGraphML.write(result, pieceSize: 100) { _ in
+                calls += 1
+                throw DiskFull()
+            }
+        }
+        #expect(throws: DiskFull.self) {
+            try TraceGeoJSON.write(result, pieceSize: 100) { _ in
+                calls += 1
+                throw DiskFull()
+            }
+        }
+        #expect(calls == 2)
+    }
+
     @Test("JSON decodes back to an equal result, is byte-for-byte stable and has its keys sorted (python's json)")
     func json() throws {
         let result = try outputResult()
