@@ -154,8 +154,18 @@ struct TextPieces {
     }
 
     /// Hands what is left to the sink.
-    mutating func finish() throws {
+    private mutating func finish() throws {
         if !buffer.isEmpty { try sink(buffer) }
         buffer = ""
+    }
+
+    /// Runs `body` with pieces that go to `sink`, then hands over the rest.
+    static func write(pieceSize: Int, to sink: (String) throws -> Void,
+                      _ body: (inout TextPieces) throws -> Void) throws {
+        try withoutActuallyEscaping(sink) { sink in
+            var pieces = TextPieces(pieceSize: pieceSize, sink: sink)
+            try body(&pieces)
+            try pieces.finish()
+        }
     }
 }

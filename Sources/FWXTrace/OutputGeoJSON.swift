@@ -39,11 +39,7 @@ public enum TraceGeoJSON {
     /// as it is complete. An error of `sink` stops the writing and is thrown.
     public static func write(_ result: TraceResult, lines: Lines = .routes, pieceSize: Int = 1 << 20,
                              to sink: (_ piece: String) throws -> Void) throws {
-        try withoutActuallyEscaping(sink) { sink in
-            var out = TextPieces(pieceSize: pieceSize, sink: sink)
-            try write(result, lines: lines, to: &out)
-            try out.finish()
-        }
+        try TextPieces.write(pieceSize: pieceSize, to: sink) { try write(result, lines: lines, to: &$0) }
     }
 
     private static func write(_ result: TraceResult, lines: Lines, to out: inout TextPieces) throws {

@@ -32,11 +32,7 @@ public enum TraceGraphML {
     /// soon as it is complete. An error of `sink` stops the writing and is thrown.
     public static func write(_ result: TraceResult, keyNodes: Bool = false, pieceSize: Int = 1 << 20,
                              to sink: (_ piece: String) throws -> Void) throws {
-        try withoutActuallyEscaping(sink) { sink in
-            var out = TextPieces(pieceSize: pieceSize, sink: sink)
-            try write(result, keyNodes: keyNodes, to: &out)
-            try out.finish()
-        }
+        try TextPieces.write(pieceSize: pieceSize, to: sink) { try write(result, keyNodes: keyNodes, to: &$0) }
     }
 
     private static func write(_ result: TraceResult, keyNodes: Bool, to out: inout TextPieces) throws {
