@@ -66,7 +66,8 @@ struct BinaryFacts {
             guard let country = cursor.string() else { return nil }
             locationCountry = country
         case 2:
-            guard let country = cursor.string(), let latitude = cursor.double(), let longitude = cursor.double()
+            guard let country = cursor.string(), let latitude = cursor.double(), let longitude = cursor.double(),
+                  latitude.isFinite, longitude.isFinite
             else { return nil }
             locationCountry = country
             self.latitude = latitude
@@ -176,8 +177,12 @@ private struct BinaryCursor {
         }
     }
 
+    /// Item count and kilograms; nil for a count beyond 2^32 or a kilogram value that is not finite (no record
+    /// has those, and they would overflow the engine's sums or have no JSON form).
     mutating func amounts() -> RecordFacts.Amounts? {
-        guard let items = varint(), let neq = double(), let gross = double() else { return nil }
-        return RecordFacts.Amounts(items: Int(clamping: items), neqKg: neq, grossKg: gross)
+        guard let items = varint(), items <= UInt64(UInt32.max), let neq = double(), let gross = double(),
+              neq.isFinite, gross.isFinite
+        else { return nil }
+        return RecordFacts.Amounts(items: Int(items), neqKg: neq, grossKg: gross)
     }
 }

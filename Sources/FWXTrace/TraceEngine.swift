@@ -75,6 +75,10 @@ public struct TraceEngine: Sendable {
 
     /// Takes one record into account. Withdrawn records are counted and skipped; records outside the query are
     /// counted as considered only. Give each record once, at its latest revision.
+    ///
+    /// The facts are taken as their binary form keeps them (``RecordFacts/binary()``): a location with only one of
+    /// its two coordinates counts as one without coordinates, and a negative item count as 0 (``of(_:)`` never
+    /// makes either).
     public mutating func add(_ facts: RecordFacts) {
         // One way of adding, the binary one: facts go through their binary form (as a store keeps them), in a
         // buffer the engine reuses.
@@ -88,8 +92,10 @@ public struct TraceEngine: Sendable {
     }
 
     /// Takes one record, given as facts in their binary form (``RecordFacts/binary()``), into account without
-    /// decoding it to a ``RecordFacts`` first; the same as `add(RecordFacts(binary: bytes))`. Returns false, having
-    /// changed nothing, when the bytes are truncated, of another version or malformed.
+    /// decoding it to a ``RecordFacts`` first; the same as `add(RecordFacts(binary: bytes))` for every form
+    /// ``RecordFacts/binary()`` makes. (Strings are compared as the UTF-8 bytes they are: bytes that are not
+    /// UTF-8, which that encoder never writes, are not repaired first.) Returns false, having changed nothing, when
+    /// the bytes are truncated, of another version or malformed.
     @discardableResult
     public mutating func add(binary bytes: UnsafeRawBufferPointer) -> Bool {
         guard let facts = BinaryFacts(bytes) else { return false }

@@ -128,8 +128,8 @@ final class AtomicOutput {
         try write(to: path) { try $0.write(bytes: bytes) }
     }
 
-    /// Writes to `path` (standard output for nil or "-") what `body` gives, in pieces, then commits; leaves
-    /// nothing behind when `body` or the writing fails.
+    /// Writes to `path` (standard output for nil or "-") what `body` gives, in pieces, then commits; when `body`
+    /// or the writing fails, a file output is left as it was (what went to standard output cannot be taken back).
     static func write(to path: String?, _ body: (AtomicOutput) throws -> Void) throws {
         let out = try AtomicOutput(path: path)
         do {

@@ -88,8 +88,8 @@ struct TraceCommand: AsyncParsableCommand {
                 try store.forEachLatestFacts(origin: nil, emit)
             })
         } else {
-            // Three stages on two cores: libxml2 parses on this thread, records are decoded to facts on the
-            // reader's second thread, and added on a third (the decoding stage alone was the slowest).
+            // Three stages on two cores: libxml2 parses on this thread; records are decoded, reduced to facts and
+            // encoded in their binary form on the reader's second thread; and added from that form on a third.
             let reader = TraceFileReader()
             try engine.addConcurrently { adder in
                 for file in files { skipped += try reader.read(file) { adder.add($0) } }

@@ -30,6 +30,35 @@ struct TraceCLITests {
         #expect(((object?["clusters"] as? [Any])?.count ?? 99) <= 2)
         #expect((object?["pointCount"] as? Int ?? 0) > 3)
 
+        // Each output lists what it should: every map point in GeoJSON and the points table, every cluster in
+        // GraphML and the clusters table (the summary and the other tables build neither).
+        let pointCount = object?["pointCount"] as? Int ?? -1
+        let clusterCount = object?["clusterCount"] as? Int ?? -1
+        #expect(clusterCount > 2)
+        let geojson = folder + "/trace.geojson", graphml = folder + "/trace.graphml"
+        let points = folder + "/points.csv", clusters = folder + "/clusters.csv", flows = folder + "/flows.csv"
+        for (format, table, path) in [("geojson", "flows", geojson), ("graphml", "flows", graphml),
+                                      ("csv", "points", points), ("csv", "clusters", clusters), ("csv", "flows", flows)] {
+            let run = try ProjectTests.runProject([fwx, "trace", nl, de, "--format", format, "--table", table,
+                                                   "--max-records-per-key", "20", "-o", path])
+            #expect(run.status == 0, "\(format) \(table): \(run.output)")
+        }
+        let collection = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: geojson)))
+            as? [String: Any]
+        let features = collection?["features"] as? [[String: Any]] ?? []
+        let seizures = features.filter { ($0["properties"] as? [String: Any])?["feature"] as? String == "seizure" }
+        let omitted = (collection?["omitted"] as? [String: Any])?["points"] as? Int ?? -1
+        #expect(seizures.count + omitted == pointCount && seizures.count > 0)
+        let graph = try String(contentsOfFile: graphml, encoding: .utf8)
+        #expect(graph.contains("(\(clusterCount) of \(clusterCount) clusters)"))
+        #expect(graph.contains("<node ") && graph.contains("<edge "))
+        func rows(_ path: String) throws -> Int {
+            try String(contentsOfFile: path, encoding: .utf8).components(separatedBy: "\r\n").filter { !$0.isEmpty }.count - 1
+        }
+        #expect(try rows(points) == pointCount)
+        #expect(try rows(clusters) == clusterCount)
+        #expect(try rows(flows) > 0)
+
         #expect(try ProjectTests.runProject([fwx, "trace"]).status == 2)
         #expect(try ProjectTests.runProject([fwx, "trace", nl, "--config", folder + "/x.yaml"]).status == 2)
         #expect(try ProjectTests.runProject([fwx, "trace", nl, "--period", "week"]).status == 2)

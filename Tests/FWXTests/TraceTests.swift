@@ -212,6 +212,40 @@ struct TraceTests {
         #expect(throws: FWXError(.conversion, "")) { try RecordFacts(binary: [9] + sample.dropFirst()) }
     }
 
+    @Test("randomly damaged binary forms (seeded) never trap; the engine and the decoder agree on which they refuse")
+    func damagedBinaryFacts() throws {
+        let records = try traceBackground(senders: ["NL", "PL"], recordsEach: 30, seed: 23)
+        let blobs = records.map { RecordFacts.of($0).binary() }
+        var state: UInt64 = 0x5EED
+        func next(_ bound: Int) -> Int {
+            state = state &+ 0x9E37_79B9_7F4A_7C15
+            var z = state
+            z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+            z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+            return Int((z ^ (z >> 31)) % UInt64(bound))
+        }
+        var engine = TraceEngine()
+        var refused = 0, taken = 0
+        for blob in blobs {
+            for _ in 0..<150 {
+                var damaged = blob
+                for _ in 0...next(3) {
+                    switch next(3) {
+                    case 0: damaged[next(damaged.count)] = UInt8(next(256))
+                    case 1: damaged.insert(UInt8(next(256)), at: next(damaged.count + 1))
+                    default: if damaged.count > 1 { damaged.remove(at: next(damaged.count)) }
+                    }
+                }
+                let decodes = (try? RecordFacts(binary: damaged)) != nil
+                let added = damaged.withUnsafeBytes { engine.add(binary: $0) }
+                #expect(added == decodes)
+                if added { taken += 1 } else { refused += 1 }
+            }
+        }
+        #expect(refused > 0 && taken > 0)
+        #expect(engine.result().totals.recordsConsidered == taken)
+    }
+
     @Test("a truncated, extended or out-of-range binary form is refused by the reader and changes nothing when added")
     func malformedBinaryFacts() throws {
         let records = try traceBackground(senders: ["DE"], recordsEach: 40, seed: 5)
