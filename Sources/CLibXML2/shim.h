@@ -17,6 +17,11 @@
 #include <libxml/c14n.h>
 #include <libxml/xpath.h>
 
+#include <malloc.h>
+
+/// Makes glibc's malloc grow its heaps `bytes` at a time (M_TOP_PAD) instead of 128 KiB; 1 on success.
+static inline int CLibXML2_setMallocTopPad(int bytes) { return mallopt(M_TOP_PAD, bytes); }
+
 /// xmlFree is a global function-pointer variable, which Swift 6 refuses as not concurrency-safe.
 static inline void CLibXML2_free(void *pointer) { xmlFree(pointer); }
 

@@ -3,6 +3,7 @@ import FWXClient
 import FWXModel
 import FWXNode
 import FWXStore
+import FWXXML
 import Foundation
 
 /// The `fwx` command: validate, convert and generate FWX batches.
@@ -23,6 +24,7 @@ struct FWXCommand: AsyncParsableCommand {
                       RequeueCommand.self, AuditCommand.self, DemoCommand.self, TraceCommand.self, SearchCommand.self])
 
     static func main() async {
+        LargeDocuments.growHeapsInLargeSteps()
         do {
             var command = try parseAsRoot()
             if var asyncCommand = command as? any AsyncParsableCommand {
