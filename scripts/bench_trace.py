@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Benchmark `fwx trace` (issue 5): over a node's store and over batch files, with time and peak RSS.
 
-Usage: scripts/bench_trace.py [--records 100000] [--batch 10000] [--reuse]
+Usage: scripts/bench_trace.py [--records 100000] [--batch 10000] [--reuse] [--work DIR]
 
 Builds fwx in release mode (scratch path .build-release), generates --records records as NL batches of --batch
 records (fwx generate, disjoint record numbers), then:
@@ -45,11 +45,14 @@ def main():
     parser.add_argument("--reuse", action="store_true",
                         help="keep the store and batch files of an earlier run with the same --records and --batch "
                              "(submitting 1M records takes ~6 minutes); missing batch files are generated again")
+    parser.add_argument("--work", default=os.path.join(ROOT, "bench-data", "trace"),
+                        help="folder for the store, PKI and batch files (default bench-data/trace); give each size "
+                             "its own to keep both with --reuse")
     args = parser.parse_args()
 
     run(["swift", "build", "-c", "release", "--product", "fwx", "--scratch-path", ".build-release"], cwd=ROOT)
     fwx = os.path.join(ROOT, ".build-release", "release", "fwx")
-    work = os.path.join(ROOT, "bench-data", "trace")
+    work = os.path.abspath(args.work)
     pki = os.path.join(work, "pki")
     stamp = os.path.join(work, "stored.txt")
     reusing = args.reuse and os.path.exists(stamp) and open(stamp).read() == f"{args.records} {args.batch}"
