@@ -246,7 +246,6 @@ public struct FeedPageError: Error, Sendable, CustomStringConvertible {
     public var description: String { message }
 }
 
-
 /// What an operator does to a node's queue from the command line (`fwx requeue`), audited like every access.
 public enum OutboxOperations {
     /// Puts the dead letters of `peer` (every peer when nil) back in the outbox, due now, and audits it as the

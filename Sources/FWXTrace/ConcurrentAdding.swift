@@ -1,13 +1,15 @@
 internal import Foundation
 
 extension TraceEngine {
-    /// Adds every record `produce` gives to ``ConcurrentTraceAdder/add(_:)``, with the producing on the calling
-    /// thread (or on threads the producer starts and joins, one at a time) and ``add(_:)`` on a second one, so that
-    /// on two cores the two overlap. The result is the same as adding the records in the same order on one thread.
-    /// If `produce` throws, the records given before the error have been added and the error is rethrown.
+    /// Adds every record `produce` gives to ``ConcurrentTraceAdder/add(_:)`` or ``ConcurrentTraceAdder/add(binary:)``,
+    /// with the producing on the calling thread (or on threads the producer starts and joins, one at a time) and the
+    /// adding on a second one, so that on two cores the two overlap. The result is the same as adding the records in
+    /// the same order on one thread. Returns how many binary forms could not be read (those are left out). If
+    /// `produce` throws, the records given before the error have been added and the error is rethrown.
+    @discardableResult
     public mutating func addConcurrently(
         chunkSize: Int = 2048, _ produce: (_ adder: ConcurrentTraceAdder) throws -> Void
-    ) rethrows {
+    ) rethrows -> Int {
         let adder = ConcurrentTraceAdder(engine: self, chunkSize: chunkSize)
         do {
             try produce(adder)
@@ -16,6 +18,7 @@ extension TraceEngine {
             throw error
         }
         self = adder.finish()
+        return adder.unreadable
     }
 
     /// Adds every record of facts in their binary form (``RecordFacts/binary()``, as a node's store keeps them) that
@@ -26,15 +29,7 @@ extension TraceEngine {
     public mutating func addConcurrently(
         binaryFacts produce: (_ emit: (UnsafeRawBufferPointer) -> Void) throws -> Void, chunkSize: Int = 2048
     ) rethrows -> Int {
-        let adder = ConcurrentTraceAdder(engine: self, chunkSize: chunkSize)
-        do {
-            try produce { adder.add(binary: $0) }
-        } catch {
-            self = adder.finish()
-            throw error
-        }
-        self = adder.finish()
-        return adder.unreadable
+        try addConcurrently(chunkSize: chunkSize) { adder in try produce { adder.add(binary: $0) } }
     }
 }
 
