@@ -36,6 +36,8 @@ struct TraceCommand: AsyncParsableCommand {
     var categories: String?
     @Option(name: .long, help: "month, quarter or year.")
     var period: String = "month"
+    @Option(name: .long, help: "Name NUTS regions in flows at this level (1, 2 or 3) where records give them; countries only when absent.")
+    var regionLevel: Int?
     @Option(name: .long, help: "text, csv, json, geojson or graphml.")
     var format: Format = .text
     @Option(name: .long, help: "The table for --format csv: \(TraceTable.allCases.map(\.rawValue).joined(separator: ", ")).")
@@ -65,6 +67,9 @@ struct TraceCommand: AsyncParsableCommand {
         guard (maxClusters ?? 0) >= 0, (maxPoints ?? 0) >= 0 else {
             throw ValidationError("--max-clusters and --max-points must be 0 or more")
         }
+        if let regionLevel, !(1...3).contains(regionLevel) {
+            throw ValidationError("--region-level must be 1, 2 or 3 (NUTS levels)")
+        }
         if let categories {
             for name in categories.split(separator: ",") where CECategory(rawValue: String(name)) == nil {
                 throw ValidationError("--categories: \(name) is not a CE category (F1-F4, T1, T2, P1, P2, unmarked)")
@@ -77,7 +82,7 @@ struct TraceCommand: AsyncParsableCommand {
             from: from, to: to,
             countries: Set((countries ?? "").split(separator: ",").compactMap { CountryCode.normalize(String($0)) }),
             categories: Set((categories ?? "").split(separator: ",").compactMap { CECategory(rawValue: String($0)) }),
-            period: PeriodGranularity(rawValue: period) ?? .month)
+            period: PeriodGranularity(rawValue: period) ?? .month, regionLevel: regionLevel)
         var engine = TraceEngine(query: query)
         var skipped = 0
         if let config {

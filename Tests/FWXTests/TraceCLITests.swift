@@ -58,6 +58,16 @@ struct TraceCLITests {
         #expect(try rows(points) == pointCount)
         #expect(try rows(clusters) == clusterCount)
         #expect(try rows(flows) > 0)
+        // Flows by NUTS region (level 2: four characters) where the records give one.
+        let regions = folder + "/regions.csv"
+        let byRegion = try ProjectTests.runProject([fwx, "trace", nl, de, "--format", "csv", "--table", "flows",
+                                                    "--region-level", "2", "-o", regions])
+        #expect(byRegion.status == 0, "\(byRegion.output)")
+        let regionRows = try String(contentsOfFile: regions, encoding: .utf8).components(separatedBy: "\r\n")
+            .dropFirst().filter { !$0.isEmpty }.map { $0.components(separatedBy: ",") }
+        #expect(regionRows.contains { $0.count > 5 && $0[5].count == 4 }, "\(regionRows.prefix(3))")
+        #expect(regionRows.allSatisfy { $0.count > 5 && $0[2].count <= 4 && $0[5].count <= 4 })
+        #expect(try ProjectTests.runProject([fwx, "trace", nl, "--region-level", "4"]).status == 2)
 
         #expect(try ProjectTests.runProject([fwx, "trace"]).status == 2)
         #expect(try ProjectTests.runProject([fwx, "trace", nl, "--config", folder + "/x.yaml"]).status == 2)
