@@ -36,6 +36,7 @@
 #include <xmlsec/xmlsec.h>
 #include <xmlsec/xmltree.h>
 #include <xmlsec/xmldsig.h>
+#include <xmlsec/base64.h>
 #include <xmlsec/templates.h>
 #include <xmlsec/crypto.h>
 #include <xmlsec/errors.h>

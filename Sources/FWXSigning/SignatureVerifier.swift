@@ -13,6 +13,17 @@ public struct SignatureReport: Sendable {
     public var isValid: Bool { !findings.contains { $0.severity == .error } }
 }
 
+/// How a signature's digest and value are computed, once its form has been accepted.
+public enum SignatureComputation: Sendable {
+    /// ``EnvelopedSignature``: libxml2's exclusive C14N of the document without its signature, SHA-256, and xmlsec's
+    /// signature transform over SignedInfo. A signature whose algorithms carry parameters (an InclusiveNamespaces
+    /// prefix list) is handed to xmlsec's generic processing instead.
+    case direct
+    /// xmlsec's generic `xmlSecDSigCtxSign` / `xmlSecDSigCtxVerify` over the whole document: the same bytes,
+    /// about a third slower on large batches; the reference that the direct way is tested against.
+    case xmlsecDSig
+}
+
 /// Verifies the one enveloped XML signature of a batch or receipt against a trust store of partner CAs.
 ///
 /// Accepted form, anything else is refused (defeats signature wrapping): exactly one `ds:Signature`, a child of
@@ -29,6 +40,8 @@ public struct SignatureVerifier: Sendable {
     /// Also computes ``SignatureReport/documentDigest`` from the same parse (a node receiving a batch needs it for
     /// the receipt; computing it here saves parsing the document twice).
     public var computesDigest = false
+    /// How the digest and signature value are checked once the form is accepted (see ``SignatureComputation``).
+    public var computation = SignatureComputation.direct
 
     public init(trustStore: TrustStore, countryByFingerprint: [String: String] = [:], now: Double? = nil) {
         self.trustStore = trustStore
@@ -67,7 +80,7 @@ public struct SignatureVerifier: Sendable {
             add(RuleID.signatureForm, "the ds:Signature must be the last child of the root element \(Nodes.name(root))", signature)
             return report
         }
-        guard checkForm(signature, add: add) else { return report }
+        guard let form = checkForm(signature, add: add) else { return report }
 
         let certificates = Nodes.allDSig("X509Certificate", under: signature).compactMap { node -> Certificate? in
             let text = Nodes.text(node).filter { !$0.isWhitespace }
@@ -128,58 +141,119 @@ public struct SignatureVerifier: Sendable {
         }
 
         if computesDigest { report.documentDigest = document.exclusiveCanonicalSHA256() }
-        if let problem = try Self.verifySignatureValue(of: document, with: signer) {
-            add(RuleID.signatureInvalid, problem, signature)
-        }
+        let problem = computation == .xmlsecDSig || form.hasAlgorithmParameters
+            ? try Self.verifyWithXMLSecDSig(signature, with: signer)
+            : try Self.verifyDirectly(document, signature: signature, form: form, with: signer)
+        if let problem { add(RuleID.signatureInvalid, problem, signature) }
         return report
     }
 
-    /// Checks the form of SignedInfo; reports and returns false when it is not the one form FWX accepts.
-    private func checkForm(_ signature: xmlNodePtr, add: (String, String, xmlNodePtr?) -> Void) -> Bool {
-        guard let signedInfo = Nodes.elementChildren(signature).first(where: { Nodes.isDSig($0, "SignedInfo") }) else {
-            add(RuleID.signatureForm, "ds:Signature has no ds:SignedInfo", signature)
-            return false
+    /// The parts of an accepted signature that the checks use.
+    struct Form {
+        var signedInfo: xmlNodePtr
+        var signatureValue: xmlNodePtr
+        var digestValue: xmlNodePtr
+        var signatureTransform: xmlSecTransformId
+        /// CanonicalizationMethod, SignatureMethod or a Transform has child elements (such as an exclusive C14N
+        /// InclusiveNamespaces prefix list), which only xmlsec's generic processing takes into account.
+        var hasAlgorithmParameters: Bool
+    }
+
+    /// Checks the form of the signature; reports and returns nil when it is not the one form FWX accepts:
+    /// Signature = SignedInfo, SignatureValue, KeyInfo?; SignedInfo = CanonicalizationMethod, SignatureMethod,
+    /// one Reference; Reference = Transforms (enveloped-signature, exclusive C14N), DigestMethod, DigestValue.
+    private func checkForm(_ signature: xmlNodePtr, add: (String, String, xmlNodePtr?) -> Void) -> Form? {
+        let signatureParts = Nodes.elementChildren(signature)
+        guard signatureParts.count >= 2, Nodes.isDSig(signatureParts[0], "SignedInfo"),
+              Nodes.isDSig(signatureParts[1], "SignatureValue"),
+              signatureParts.dropFirst(2).allSatisfy({ Nodes.isDSig($0, "KeyInfo") }), signatureParts.count <= 3 else {
+            add(RuleID.signatureForm, "ds:Signature must hold ds:SignedInfo, ds:SignatureValue and ds:KeyInfo, in that order, and nothing else", signature)
+            return nil
         }
+        let signedInfo = signatureParts[0]
         let parts = Nodes.elementChildren(signedInfo)
         let canonicalization = parts.first { Nodes.isDSig($0, "CanonicalizationMethod") }
         guard canonicalization.flatMap({ Nodes.attribute($0, "Algorithm") }) == Self.exclusiveC14N else {
             add(RuleID.signatureAlgorithm, "SignedInfo must use exclusive C14N (\(Self.exclusiveC14N))", canonicalization ?? signedInfo)
-            return false
+            return nil
         }
         let method = parts.first { Nodes.isDSig($0, "SignatureMethod") }
         guard let algorithm = method.flatMap({ Nodes.attribute($0, "Algorithm") }), Self.signatureMethods.contains(algorithm) else {
             add(RuleID.signatureAlgorithm, "the signature method must be RSA-SHA256 or ECDSA-SHA256", method ?? signedInfo)
-            return false
+            return nil
         }
         let references = parts.filter { Nodes.isDSig($0, "Reference") }
         guard references.count == 1, let reference = references.first else {
             add(RuleID.signatureForm, "SignedInfo must have exactly one Reference, it has \(references.count)", signedInfo)
-            return false
+            return nil
+        }
+        guard parts.count == 3, parts[0] == canonicalization, parts[1] == method, parts[2] == reference else {
+            add(RuleID.signatureForm, "SignedInfo must hold CanonicalizationMethod, SignatureMethod and one Reference, in that order, and nothing else", signedInfo)
+            return nil
         }
         guard Nodes.attribute(reference, "URI") == "" else {
             add(RuleID.signatureForm,
                 "the Reference must cover the whole document (URI=\"\"), not \(Nodes.attribute(reference, "URI").map { "URI=\"\($0)\"" } ?? "an omitted URI")",
                 reference)
-            return false
+            return nil
         }
-        let transforms = Nodes.allDSig("Transform", under: reference).map { Nodes.attribute($0, "Algorithm") ?? "" }
+        let transformNodes = Nodes.allDSig("Transform", under: reference)
+        let transforms = transformNodes.map { Nodes.attribute($0, "Algorithm") ?? "" }
         guard transforms == [Self.envelopedTransform, Self.exclusiveC14N] else {
             add(RuleID.signatureForm, "the Reference's transforms must be exactly enveloped-signature then exclusive C14N", reference)
-            return false
+            return nil
         }
         let digest = Nodes.allDSig("DigestMethod", under: reference).first
         guard digest.flatMap({ Nodes.attribute($0, "Algorithm") }) == Self.sha256 else {
             add(RuleID.signatureAlgorithm, "the digest method must be SHA-256", digest ?? reference)
-            return false
+            return nil
         }
-        return true
+        let referenceParts = Nodes.elementChildren(reference)
+        guard referenceParts.count == 3, Nodes.isDSig(referenceParts[0], "Transforms"),
+              Nodes.elementChildren(referenceParts[0]) == transformNodes,
+              referenceParts[1] == digest, Nodes.isDSig(referenceParts[2], "DigestValue") else {
+            add(RuleID.signatureForm, "the Reference must hold Transforms, DigestMethod and DigestValue, in that order, and nothing else", reference)
+            return nil
+        }
+        let parameterised = [canonicalization!, method!] + transformNodes
+        return Form(signedInfo: signedInfo, signatureValue: signatureParts[1], digestValue: referenceParts[2],
+                    signatureTransform: algorithm.hasSuffix("rsa-sha256") ? CXMLSec_rsaSha256() : CXMLSec_ecdsaSha256(),
+                    hasAlgorithmParameters: parameterised.contains { !Nodes.elementChildren($0).isEmpty })
     }
 
-    /// Checks the signature value and digests with `certificate`'s public key, nothing else. Nil when they match.
-    static func verifySignatureValue(of document: SignedDocument, with certificate: Certificate) throws -> String? {
-        guard let root = document.root, let signature = Nodes.countDSig("Signature", under: root).first else {
-            return "no signature"
+    /// Checks the Reference digest and the signature value with ``EnvelopedSignature``. Nil when they match.
+    static func verifyDirectly(_ document: SignedDocument, signature: xmlNodePtr, form: Form,
+                               with certificate: Certificate) throws -> String? {
+        guard let expected = EnvelopedSignature.base64Value(of: form.digestValue) else {
+            return "the DigestValue is not base64"
         }
+        guard let actual = EnvelopedSignature.referenceDigest(of: document, excluding: signature) else {
+            return "the document could not be canonicalised (exclusive C14N)"
+        }
+        guard actual == expected else {
+            return "the document's digest does not match the signed DigestValue: the batch was changed after signing"
+        }
+        guard let canonical = EnvelopedSignature.canonicalSignedInfo(form.signedInfo) else {
+            return "SignedInfo could not be canonicalised (exclusive C14N)"
+        }
+        guard let key = CXMLSec_keyFromCertificate(certificate.pointer) else {
+            return "cannot use the certificate's public key: \(XMLSec.errors())"
+        }
+        defer { xmlSecKeyDestroy(key) }
+        do {
+            guard try EnvelopedSignature.verify(canonical, transform: form.signatureTransform, key: key,
+                                                signatureValue: form.signatureValue) else {
+                return "the signature value does not match SignedInfo: it was changed after signing, or signed with another key"
+            }
+        } catch let error as FWXError {
+            return error.message
+        }
+        return nil
+    }
+
+    /// Checks the signature value and digests with `certificate`'s public key through xmlsec's generic
+    /// `xmlSecDSigCtxVerify`, nothing else. Nil when they match.
+    static func verifyWithXMLSecDSig(_ signature: xmlNodePtr, with certificate: Certificate) throws -> String? {
         XMLSec.clearErrors()
         guard let context = xmlSecDSigCtxCreate(nil) else { return "cannot create a signature context" }
         defer { xmlSecDSigCtxDestroy(context) }

@@ -1,0 +1,131 @@
+import FWXModel
+import FWXSigning
+import Foundation
+import Testing
+
+/// Documents that exercise what exclusive C14N of "the whole document minus the signature" must get right: the
+/// sample, the sample with a prefixed root and namespace declarations nobody uses, and one with a comment, a
+/// processing instruction and whitespace after the root element.
+enum SignatureComputationDocument: String, CaseIterable, Sendable, CustomTestStringConvertible {
+    case sample, prefixedWithUnusedNamespaces, trailingCommentAndInstruction
+
+    var testDescription: String { rawValue }
+
+    func text() throws -> String {
+        switch self {
+        case .sample:
+            return Sample.text
+        case .prefixedWithUnusedNamespaces:
+            var text = Sample.text.replacingOccurrences(of: "<Batch xmlns=\"urn:fwx:schema:v1\"",
+                with: "<fwx:Batch xmlns:fwx=\"urn:fwx:schema:v1\" xmlns:unused=\"urn:example:unused\" xmlns:ds=\"http://www.w3.org/2000/09/xmldsig#\"")
+            text = text.replacingOccurrences(of: "</Batch>", with: "</fwx:Batch>")
+            // Every other element keeps the default namespace, which is now undeclared: declare it on Header and
+            // Records so that they stay FWX elements under a prefixed root.
+            text = try signingReplacingOnce(text, "<Header>", "<Header xmlns=\"urn:fwx:schema:v1\">")
+            return try signingReplacingOnce(text, "<Records>", "<Records xmlns=\"urn:fwx:schema:v1\">")
+        case .trailingCommentAndInstruction:
+            return Sample.text.trimmingCharacters(in: .whitespacesAndNewlines)
+                + "\n<!-- after the root -->\n<?fwx-note checked?>\n"
+        }
+    }
+}
+
+@Suite("XML signatures: the direct computation against xmlsec's generic processing")
+struct SignatureComputationTests {
+    private func signer(_ pki: SigningPKI, _ computation: SignatureComputation) throws -> DocumentSigner {
+        var signer = DocumentSigner(identity: try pki.identity())
+        signer.computation = computation
+        return signer
+    }
+
+    private func verifier(_ pki: SigningPKI, _ computation: SignatureComputation) throws -> SignatureVerifier {
+        var verifier = try pki.verifier()
+        verifier.computation = computation
+        return verifier
+    }
+
+    @Test("RSA signatures (deterministic) made directly are byte for byte those of xmlSecDSigCtxSign",
+          arguments: SignatureComputationDocument.allCases)
+    func rsaSameBytes(document: SignatureComputationDocument) throws {
+        let pki = try SigningPKI.rsa()
+        let input = Array(try document.text().utf8)
+        let direct = try signer(pki, .direct).sign(input, name: "batch.xml")
+        let generic = try signer(pki, .xmlsecDSig).sign(input, name: "batch.xml")
+        #expect(direct == generic, "\(String(decoding: direct.suffix(1500), as: UTF8.self))")
+        #expect(String(decoding: direct, as: UTF8.self).contains("<X509Certificate>"))
+    }
+
+    @Test("ECDSA signatures made either way verify either way, and with xmlsec1",
+          arguments: SignatureComputationDocument.allCases)
+    func ecdsaCrossVerified(document: SignatureComputationDocument) throws {
+        let pki = try SigningPKI.ec()
+        let input = Array(try document.text().utf8)
+        for made in [SignatureComputation.direct, .xmlsecDSig] {
+            let signed = try signer(pki, made).sign(input, name: "batch.xml")
+            for checked in [SignatureComputation.direct, .xmlsecDSig] {
+                let report = try verifier(pki, checked).verify(signed, name: "signed.xml")
+                #expect(report.findings.isEmpty, "made \(made), checked \(checked): \(signingDescribe(report))")
+            }
+            let xmlsec1 = try signingXmlsec1Verify(String(decoding: signed, as: UTF8.self), trustedCA: pki.ca("NL"))
+            #expect(xmlsec1.status == 0, "made \(made): \(xmlsec1)")
+        }
+    }
+
+    @Test("every tampered document gets the same rules from both computations (EC and RSA)", arguments: ["ec", "rsa"])
+    func tamperedSameVerdict(keyType: String) throws {
+        let pki = try SigningPKI.of(keyType)
+        let signed = try pki.sign(Sample.text)
+        var cases: [(String, String)] = [("untouched", signed)]
+        for tamper in SigningTamper.allCases { cases.append((tamper.rawValue, try tamper.apply(to: signed, pki: pki))) }
+        // The SHA-1 signature-method edit names the ECDSA algorithm, so it applies to EC signatures only.
+        for wrapping in SigningWrapping.allCases where keyType == "ec" || wrapping != .sha1SignatureMethod {
+            cases.append((wrapping.rawValue, try wrapping.apply(to: signed)))
+        }
+        for (name, text) in cases {
+            let direct = try signingVerify(text, with: try verifier(pki, .direct))
+            let generic = try signingVerify(text, with: try verifier(pki, .xmlsecDSig))
+            #expect(signingRules(direct) == signingRules(generic),
+                    "\(name): direct \(signingDescribe(direct)) / xmlsec \(signingDescribe(generic))")
+            #expect(direct.isValid == (name == "untouched"), "\(name): \(signingDescribe(direct))")
+        }
+    }
+
+    @Test("a signature whose transform carries an InclusiveNamespaces prefix list goes through xmlsec's processing")
+    func prefixListUsesGenericProcessing() throws {
+        let pki = try SigningPKI.ec()
+        // The root declares a prefix that nothing uses; the prefix list makes exclusive C14N keep it, so the
+        // digest covers that declaration, which plain exclusive C14N would drop.
+        let batch = try signingReplacingOnce(Sample.text, #"<Batch xmlns="urn:fwx:schema:v1""#,
+                                             #"<Batch xmlns="urn:fwx:schema:v1" xmlns:kept="urn:example:kept""#)
+        let transforms = #"<Transform Algorithm="http://www.w3.org/2000/09/xmldsig#enveloped-signature"/>"#
+            + #"<Transform Algorithm="http://www.w3.org/2001/10/xml-exc-c14n#">"#
+            + #"<InclusiveNamespaces xmlns="http://www.w3.org/2001/10/xml-exc-c14n#" PrefixList="kept"/></Transform>"#
+        let signed = try signingXmlsec1Sign(batch, template: signingTemplate(method: "ecdsa-sha256", transforms: transforms),
+                                            key: pki.key("NL", "node-signing"), cert: pki.cert("NL", "node-signing"))
+        let report = try signingVerify(signed, with: try verifier(pki, .direct))
+        #expect(report.findings.isEmpty, "\(signingDescribe(report))")
+        // The kept declaration is signed: changing it breaks the signature, in both computations.
+        let changed = try signingReplacingOnce(signed, "urn:example:kept", "urn:example:changed")
+        for computation in [SignatureComputation.direct, .xmlsecDSig] {
+            #expect(signingRules(try signingVerify(changed, with: try verifier(pki, computation))) == [RuleID.signatureInvalid])
+        }
+    }
+
+    @Test("the ds:Signature holds SignedInfo, SignatureValue and KeyInfo in that order and nothing else (G002)")
+    func signatureChildrenInOrder() throws {
+        let pki = try SigningPKI.ec()
+        let signed = try pki.sign(Sample.text)
+        guard let valueStart = signed.range(of: "<SignatureValue>"),
+              let valueEnd = signed.range(of: "</SignatureValue>") else { throw TestSupportError("no SignatureValue") }
+        let value = String(signed[valueStart.lowerBound..<valueEnd.upperBound])
+        var swapped = signed
+        swapped.removeSubrange(valueStart.lowerBound..<valueEnd.upperBound)
+        swapped = try signingReplacingOnce(swapped, "<SignedInfo>", value + "<SignedInfo>")
+        let withObject = try signingReplacingOnce(signed, "</KeyInfo>", "</KeyInfo><Object>unsigned</Object>")
+        let doubledDigest = try signingReplacingOnce(signed, "</Reference>", "<DigestValue>AAAA</DigestValue></Reference>")
+        for (name, text) in [("SignatureValue first", swapped), ("Object", withObject), ("two DigestValues", doubledDigest)] {
+            let report = try signingVerify(text, with: try pki.verifier())
+            #expect(signingRules(report) == [RuleID.signatureForm], "\(name): \(signingDescribe(report))")
+        }
+    }
+}
