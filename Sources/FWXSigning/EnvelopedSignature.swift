@@ -115,3 +115,107 @@ enum EnvelopedSignature {
         xmlNodeAddContent(node, encoded)
     }
 }
+
+extension EnvelopedSignature {
+    /// Both digests a node needs of a signed batch from one canonicalisation: the Reference digest (the document
+    /// without `signature`) and SHA-256 of the exclusive canonical form of the whole document (what receipts name).
+    ///
+    /// The whole document is canonicalised once with the signature in place and hashed as it is written, except
+    /// for a tail held back. The signature's own canonical form in its place is made separately, from a copy of
+    /// it under a copy of the root element (attributes and namespace declarations, no children): exclusive C14N
+    /// renders a namespace only where it is used and not already rendered above, so that is its form in the
+    /// document. The tail must then end with those bytes, followed by text (canonical text has no `>`) and the
+    /// root's end tag; the hash state is copied, and one copy takes the tail without the signature. Nil when the
+    /// shape does not allow it (a processing instruction after the root element, or bytes that do not match); the
+    /// caller then computes the two digests separately.
+    static func digests(of document: SignedDocument, signature: xmlNodePtr) -> (reference: [UInt8], whole: [UInt8])? {
+        guard let root = document.root, signature.pointee.parent == root else { return nil }
+        var after = root.pointee.next
+        while let node = after {
+            if node.pointee.type == XML_PI_NODE { return nil }
+            after = node.pointee.next
+        }
+        guard let inPlace = canonicalFormInPlace(of: signature, under: root) else { return nil }
+        let hasher = TailHoldingSHA256(holdBack: inPlace.signature.count + inPlace.endTag.count + (1 << 16))
+        guard document.writeExclusiveCanonical(to: { hasher.update($0) }) else { return nil }
+        let tail = hasher.tail
+        guard tail.count >= inPlace.signature.count + inPlace.endTag.count,
+              tail.suffix(inPlace.endTag.count).elementsEqual(inPlace.endTag) else { return nil }
+        let beforeEndTag = tail.count - inPlace.endTag.count
+        guard let lastTagEnd = tail[..<beforeEndTag].lastIndex(of: UInt8(ascii: ">")) else { return nil }
+        let signatureEnd = lastTagEnd + 1
+        let signatureStart = signatureEnd - inPlace.signature.count
+        guard signatureStart >= 0, tail[signatureStart..<signatureEnd].elementsEqual(inPlace.signature) else { return nil }
+        let withoutSignature = hasher.copy()
+        withoutSignature.update(tail[..<signatureStart])
+        withoutSignature.update(tail[signatureEnd...])
+        hasher.update(tail[...])
+        return (withoutSignature.finish(), hasher.finish())
+    }
+
+    /// The exclusive canonical form `signature` has in its document, and the canonical end tag of `root`.
+    private static func canonicalFormInPlace(of signature: xmlNodePtr, under root: xmlNodePtr)
+        -> (signature: [UInt8], endTag: [UInt8])?
+    {
+        guard let scratch = xmlNewDoc("1.0") else { return nil }
+        defer { xmlFreeDoc(scratch) }
+        guard let rootCopy = xmlDocCopyNode(root, scratch, 2) else { return nil }
+        xmlDocSetRootElement(scratch, rootCopy)
+        guard let empty = canonical(scratch) else { return nil }
+        guard let signatureCopy = xmlDocCopyNode(signature, scratch, 1) else { return nil }
+        guard xmlAddChild(rootCopy, signatureCopy) != nil, let full = canonical(scratch) else { return nil }
+        // `empty` is the root's start tag then its end tag; `full` has the signature between the two.
+        guard let endTagStart = empty.lastIndex(of: UInt8(ascii: "<")) else { return nil }
+        let startTag = empty[..<endTagStart], endTag = empty[endTagStart...]
+        guard full.count > empty.count, full.starts(with: startTag), full.suffix(endTag.count).elementsEqual(endTag) else {
+            return nil
+        }
+        return (Array(full[startTag.count..<(full.count - endTag.count)]), Array(endTag))
+    }
+
+    private static func canonical(_ document: xmlDocPtr) -> [UInt8]? {
+        var memory: UnsafeMutablePointer<xmlChar>?
+        let size = xmlC14NDocDumpMemory(document, nil, Int32(XML_C14N_EXCLUSIVE_1_0.rawValue), nil, 0, &memory)
+        guard size >= 0, let memory else { return nil }
+        defer { CXMLSec_xmlFree(memory) }
+        return Array(UnsafeBufferPointer(start: memory, count: Int(size)))
+    }
+}
+
+/// SHA-256 of a stream whose last `holdBack` bytes (at least) are kept unhashed in ``tail`` until the caller
+/// decides what to do with them.
+final class TailHoldingSHA256 {
+    private let hasher: StreamingSHA256
+    private let holdBack: Int
+    private(set) var tail: [UInt8] = []
+
+    init(holdBack: Int) {
+        hasher = StreamingSHA256()
+        self.holdBack = holdBack
+        tail.reserveCapacity(2 * holdBack)
+    }
+
+    private init(copying other: TailHoldingSHA256) {
+        hasher = other.hasher.copy()
+        holdBack = other.holdBack
+    }
+
+    func update(_ bytes: UnsafeRawBufferPointer) {
+        tail.append(contentsOf: bytes)
+        if tail.count > 2 * holdBack {
+            let ready = tail.count - holdBack
+            tail.withUnsafeBytes { hasher.update(UnsafeRawBufferPointer(rebasing: $0[..<ready])) }
+            tail.removeFirst(ready)
+        }
+    }
+
+    /// Hashes `bytes` straight away (after everything given before; for use once the tail has been taken).
+    func update(_ bytes: ArraySlice<UInt8>) {
+        bytes.withUnsafeBytes { hasher.update($0) }
+    }
+
+    /// An independent copy of the hash state of the bytes hashed so far (not of the tail).
+    func copy() -> TailHoldingSHA256 { TailHoldingSHA256(copying: self) }
+
+    func finish() -> [UInt8] { hasher.finish() }
+}

@@ -140,10 +140,20 @@ public struct SignatureVerifier: Sendable {
                 keyInfo)
         }
 
-        if computesDigest { report.documentDigest = document.exclusiveCanonicalSHA256() }
-        let problem = computation == .xmlsecDSig || form.hasAlgorithmParameters
-            ? try Self.verifyWithXMLSecDSig(signature, with: signer)
-            : try Self.verifyDirectly(document, signature: signature, form: form, with: signer)
+        let direct = computation == .direct && !form.hasAlgorithmParameters
+        var referenceDigest: [UInt8]?
+        if computesDigest {
+            // Directly, both digests come from one canonicalisation where the document's shape allows it.
+            if direct, let digests = EnvelopedSignature.digests(of: document, signature: signature) {
+                referenceDigest = digests.reference
+                report.documentDigest = digests.whole.map { String(format: "%02x", $0) }.joined()
+            } else {
+                report.documentDigest = document.exclusiveCanonicalSHA256()
+            }
+        }
+        let problem = direct
+            ? try Self.verifyDirectly(document, signature: signature, form: form, with: signer, referenceDigest: referenceDigest)
+            : try Self.verifyWithXMLSecDSig(signature, with: signer)
         if let problem { add(RuleID.signatureInvalid, problem, signature) }
         return report
     }
@@ -221,13 +231,14 @@ public struct SignatureVerifier: Sendable {
                     hasAlgorithmParameters: parameterised.contains { !Nodes.elementChildren($0).isEmpty })
     }
 
-    /// Checks the Reference digest and the signature value with ``EnvelopedSignature``. Nil when they match.
+    /// Checks the Reference digest (`referenceDigest` when already computed) and the signature value with
+    /// ``EnvelopedSignature``. Nil when they match.
     static func verifyDirectly(_ document: SignedDocument, signature: xmlNodePtr, form: Form,
-                               with certificate: Certificate) throws -> String? {
+                               with certificate: Certificate, referenceDigest: [UInt8]? = nil) throws -> String? {
         guard let expected = EnvelopedSignature.base64Value(of: form.digestValue) else {
             return "the DigestValue is not base64"
         }
-        guard let actual = EnvelopedSignature.referenceDigest(of: document, excluding: signature) else {
+        guard let actual = referenceDigest ?? EnvelopedSignature.referenceDigest(of: document, excluding: signature) else {
             return "the document could not be canonicalised (exclusive C14N)"
         }
         guard actual == expected else {

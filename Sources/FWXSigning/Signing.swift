@@ -128,17 +128,27 @@ final class SignedDocument {
     /// libxml2 cannot canonicalise it.
     func exclusiveCanonicalDigest() -> [UInt8]? {
         let hasher = StreamingSHA256()
-        let context = Unmanaged.passRetained(hasher)
+        guard writeExclusiveCanonical(to: { hasher.update($0) }) else { return nil }
+        return hasher.finish()
+    }
+
+    /// Hands the exclusive canonical form of the whole document (comments dropped) to `sink` in the pieces libxml2
+    /// writes; false when libxml2 cannot canonicalise it.
+    func writeExclusiveCanonical(to sink: @escaping (UnsafeRawBufferPointer) -> Void) -> Bool {
+        final class Sink {
+            let write: (UnsafeRawBufferPointer) -> Void
+            init(_ write: @escaping (UnsafeRawBufferPointer) -> Void) { self.write = write }
+        }
+        let context = Unmanaged.passRetained(Sink(sink))
         defer { context.release() }
         guard let output = xmlOutputBufferCreateIO({ context, buffer, length in
             guard let context, let buffer, length >= 0 else { return -1 }
-            Unmanaged<StreamingSHA256>.fromOpaque(context).takeUnretainedValue().update(buffer, count: Int(length))
+            Unmanaged<Sink>.fromOpaque(context).takeUnretainedValue().write(UnsafeRawBufferPointer(start: buffer, count: Int(length)))
             return length
-        }, nil, context.toOpaque(), nil) else { return nil }
+        }, nil, context.toOpaque(), nil) else { return false }
         let written = xmlC14NDocSaveTo(document, nil, Int32(XML_C14N_EXCLUSIVE_1_0.rawValue), nil, 0, output)
         let closed = xmlOutputBufferClose(output)
-        guard written >= 0, closed >= 0 else { return nil }
-        return hasher.finish()
+        return written >= 0 && closed >= 0
     }
 
     func exclusiveCanonical() -> [UInt8] {
@@ -177,9 +187,17 @@ final class StreamingSHA256 {
 
     deinit { EVP_MD_CTX_free(context) }
 
-    func update(_ bytes: UnsafePointer<CChar>, count: Int) {
-        EVP_DigestUpdate(context, bytes, count)
+    private init(copying other: StreamingSHA256) {
+        context = EVP_MD_CTX_new()
+        EVP_MD_CTX_copy_ex(context, other.context)
     }
+
+    func update(_ bytes: UnsafeRawBufferPointer) {
+        EVP_DigestUpdate(context, bytes.baseAddress, bytes.count)
+    }
+
+    /// An independent computation that has seen what this one has.
+    func copy() -> StreamingSHA256 { StreamingSHA256(copying: self) }
 
     /// The digest (32 bytes).
     func finish() -> [UInt8] {

@@ -129,3 +129,32 @@ struct SignatureComputationTests {
         }
     }
 }
+
+@Suite("XML signatures: both digests of a received batch from one canonicalisation")
+struct SignatureDigestTests {
+    @Test("the direct verifier's document digest and verdict equal xmlsec's way (two separate passes), on every shape",
+          arguments: ["ec", "rsa"])
+    func sameDigests(keyType: String) throws {
+        let pki = try SigningPKI.of(keyType)
+        var documents: [(String, String)] = []
+        for shape in SignatureComputationDocument.allCases {
+            documents.append((shape.rawValue, try pki.sign(try shape.text())))
+        }
+        let sample = try pki.sign(Sample.text)
+        documents.append(("processing instruction inside the root after the signature",
+                          try signingReplacingOnce(sample, "</Signature>", "</Signature><?fwx-note late?>")))
+        documents.append(("processing instruction after the root", sample + "<?fwx-note after?>\n"))
+        documents.append(("text with > and & after the signature", try signingReplacingOnce(sample, "</Signature>", "</Signature> a &gt; b &amp; c ")))
+        for tamper in SigningTamper.allCases { documents.append((tamper.rawValue, try tamper.apply(to: sample, pki: pki))) }
+        for (name, text) in documents {
+            var direct = try pki.verifier()
+            direct.computesDigest = true
+            var generic = direct
+            generic.computation = .xmlsecDSig
+            let fast = try signingVerify(text, with: direct), reference = try signingVerify(text, with: generic)
+            #expect(fast.documentDigest != nil, "\(name)")
+            #expect(fast.documentDigest == reference.documentDigest, "\(name)")
+            #expect(signingRules(fast) == signingRules(reference), "\(name): \(signingDescribe(fast)) / \(signingDescribe(reference))")
+        }
+    }
+}
