@@ -212,7 +212,8 @@ public final class SQLiteNodeStore: NodeStore {
             """)
         for record in records {
             var audience = recipientText
-            if let held = try Row.fetchOne(lookup, arguments: [record.recordId]) {
+            let held = try Row.fetchOne(lookup, arguments: [record.recordId])
+            if let held {
                 let heldOrigin: String = held["origin_country"]
                 let heldRevision: Int = held["revision"]
                 if heldOrigin != origin {
@@ -236,14 +237,15 @@ public final class SQLiteNodeStore: NodeStore {
                 record.recordId, origin, record.revision, seq, record.status.rawValue, record.handlingCode.rawValue,
                 audience, at.timeIntervalSince1970,
             ])
-            try dropKeys.execute(arguments: [record.recordId])
+            // Search keys and facts exist only for records held before: a new record has none to drop.
+            if held != nil { try dropKeys.execute(arguments: [record.recordId]) }
             if record.status == .active {
                 for key in record.searchKeys { try insertKey.execute(arguments: [key, record.recordId]) }
             }
             // Analysis reads only this small table: the facts of the latest revision of active records.
             if record.status == .active, let facts = record.facts {
                 try keepFacts.execute(arguments: [record.recordId, Data(facts)])
-            } else {
+            } else if held != nil {
                 try dropFacts.execute(arguments: [record.recordId])
             }
             outcomes.append(RecordOutcome(recordId: record.recordId, revision: record.revision, result: .accepted))
