@@ -5,7 +5,9 @@ public struct BatchXMLWriter {
     /// The namespace of schema v1.
     public static let namespace = "urn:fwx:schema:v1"
 
-    private var buffer = ""
+    /// UTF-8 bytes not yet handed to `output` (appending bytes is several times cheaper than appending to a
+    /// String, which a node does for every record it takes in).
+    private var buffer: [UInt8] = []
     private let output: (String) throws -> Void
     private let flushThreshold: Int
 
@@ -29,8 +31,8 @@ public struct BatchXMLWriter {
 
     /// Starts the document: XML declaration, root element and header, and opens `Records`.
     public mutating func writeHeader(_ header: BatchHeader) throws {
-        buffer += "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n"
-        buffer += "<Batch xmlns=\"\(Self.namespace)\" schemaVersion=\"\(escape(header.schemaVersion))\">\n"
+        append("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n")
+        append("<Batch xmlns=\"\(Self.namespace)\" schemaVersion=\"\(escape(header.schemaVersion))\">\n")
         open("Header", 1)
         leaf("BatchId", header.batchId, 2)
         open("Sender", 2)
@@ -39,7 +41,7 @@ public struct BatchXMLWriter {
         close("Sender", 2)
         switch header.recipients {
         case .allPartners:
-            buffer += "    <Recipients>\n      <AllPartners/>\n    </Recipients>\n"
+            append("    <Recipients>\n      <AllPartners/>\n    </Recipients>\n")
         case .countries(let countries):
             open("Recipients", 2)
             for country in countries { leaf("Country", country, 3) }
@@ -49,7 +51,7 @@ public struct BatchXMLWriter {
         leaf("SequenceNumber", String(header.sequenceNumber), 2)
         leaf("DefaultHandlingCode", header.defaultHandlingCode.rawValue, 2)
         close("Header", 1)
-        buffer += "  <Records>\n"
+        append("  <Records>\n")
         try flushIfNeeded()
     }
 
@@ -64,7 +66,7 @@ public struct BatchXMLWriter {
 
     /// Appends a record already written by ``fragment(for:)`` (as a node keeps records to serve them again).
     public mutating func writeRecordXML(_ fragment: String) throws {
-        buffer += fragment
+        append(fragment)
         try flushIfNeeded()
     }
 
@@ -79,16 +81,20 @@ public struct BatchXMLWriter {
 
     /// Closes `Records` and the root element, and hands over what is left.
     public mutating func finish() throws {
-        buffer += "  </Records>\n</Batch>\n"
-        try output(buffer)
-        buffer = ""
+        append("  </Records>\n</Batch>\n")
+        try output(String(decoding: buffer, as: UTF8.self))
+        buffer = []
     }
 
     private mutating func flushIfNeeded() throws {
-        if buffer.utf8.count >= flushThreshold {
-            try output(buffer)
+        if buffer.count >= flushThreshold {
+            try output(String(decoding: buffer, as: UTF8.self))
             buffer.removeAll(keepingCapacity: true)
         }
+    }
+
+    private mutating func append(_ text: String) {
+        buffer.append(contentsOf: text.utf8)
     }
 
     // MARK: Records
@@ -217,7 +223,7 @@ public struct BatchXMLWriter {
         open("Parties", depth)
         for party in parties {
             indent(depth + 1)
-            buffer += "<Party role=\"\(party.role.rawValue)\">\n"
+            append("<Party role=\"\(party.role.rawValue)\">\n")
             if let person = party.person {
                 open("Person", depth + 2)
                 leaf("Pseudonym", person.pseudonym, depth + 3)
@@ -263,38 +269,38 @@ public struct BatchXMLWriter {
     private static let indents = (0...16).map { String(repeating: "  ", count: $0) }
 
     private mutating func indent(_ depth: Int) {
-        buffer += depth < Self.indents.count ? Self.indents[depth] : String(repeating: "  ", count: depth)
+        append(depth < Self.indents.count ? Self.indents[depth] : String(repeating: "  ", count: depth))
     }
 
     private mutating func open(_ name: String, _ depth: Int) {
         indent(depth)
-        buffer += "<"
-        buffer += name
-        buffer += ">\n"
+        append("<")
+        append(name)
+        append(">\n")
     }
 
     private mutating func close(_ name: String, _ depth: Int) {
         indent(depth)
-        buffer += "</"
-        buffer += name
-        buffer += ">\n"
+        append("</")
+        append(name)
+        append(">\n")
     }
 
     private mutating func leaf(_ name: String, _ value: String, _ depth: Int,
                                attributes: [(String, String)] = []) {
         indent(depth)
-        buffer += "<"
-        buffer += name
+        append("<")
+        append(name)
         for (attribute, attributeValue) in attributes {
-            buffer += " \(attribute)=\""
-            buffer += escape(attributeValue)
-            buffer += "\""
+            append(" \(attribute)=\"")
+            append(escape(attributeValue))
+            append("\"")
         }
-        buffer += ">"
-        buffer += escape(value)
-        buffer += "</"
-        buffer += name
-        buffer += ">\n"
+        append(">")
+        append(escape(value))
+        append("</")
+        append(name)
+        append(">\n")
     }
 
     private mutating func optional(_ name: String, _ value: String?, _ depth: Int) {
