@@ -117,6 +117,13 @@ def peak_rss_mib(pid):
     return float("nan")
 
 
+def cpu_seconds(pid):
+    """User + system CPU time a process has used so far (from /proc/PID/stat)."""
+    with open(f"/proc/{pid}/stat") as stat:
+        fields = stat.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--batches", type=int, default=20)
@@ -187,14 +194,20 @@ def main():
             status, _, answer = local.client.request("POST", "/v1/batches", body)
             if status != 200:
                 raise RuntimeError(f"push answered {status}: {answer[:300]!r}")
+        cpu_before = cpu_seconds(nodes["NL"].pid)
         start = time.perf_counter()
         with ThreadPoolExecutor(max_workers=args.clients) as pool:
             list(pool.map(push, bodies))
         push_seconds = time.perf_counter() - start
+        push_cpu = cpu_seconds(nodes["NL"].pid) - cpu_before
+        verify_cpu_before = os.times()
         start = time.perf_counter()
         for path in batches:
             run(["xmlsec1", "--verify", "--trusted-pem", nl_ca, path], stderr=subprocess.DEVNULL)
         verify_seconds = time.perf_counter() - start
+        verify_cpu_after = os.times()
+        verify_cpu = (verify_cpu_after.children_user - verify_cpu_before.children_user
+                      + verify_cpu_after.children_system - verify_cpu_before.children_system)
         total = args.batches * args.records
 
         # Pull throughput (BE's node identity pulls NL's feed), then xmlsec1 --sign on the same pages.
@@ -281,6 +294,8 @@ def main():
     print(f"{'info: fwx pull (client verifies + validates each page)':<58} {fwx_pull_seconds:>8.2f} {pulled / fwx_pull_seconds:>10.0f}")
     print(f"push / xmlsec1 --verify = {verify_seconds / push_seconds:.2f}x (target >= 0.8x); "
           f"pull / xmlsec1 --sign = {sign_seconds / pull_seconds:.2f}x (target >= 0.8x)")
+    print(f"CPU per batch: NL node during the push {1000 * push_cpu / args.batches:.0f} ms "
+          f"(of {os.cpu_count()} cores); xmlsec1 --verify {1000 * verify_cpu / args.batches:.0f} ms")
     print(f"urgent one-record submission, liaison -> node -> receipt ({len(latencies)}): "
           f"p50 {pct(latencies, 50):.1f} ms, p99 {pct(latencies, 99):.1f} ms, max {max(latencies):.1f} ms")
     if propagation:
@@ -290,7 +305,8 @@ def main():
         print("urgent propagation: DE did not receive every urgent batch within 60 s")
     print(f"NL node peak RSS: {rss:.1f} MiB")
     print(json.dumps({"push_s": push_seconds, "verify_s": verify_seconds, "pull_s": pull_seconds, "sign_s": sign_seconds,
-                      "records": total, "pulled": pulled}))
+                      "records": total, "pulled": pulled,
+                      "push_cpu_s": push_cpu, "verify_cpu_s": verify_cpu}))
 
 
 if __name__ == "__main__":
