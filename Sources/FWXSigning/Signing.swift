@@ -1,6 +1,7 @@
 import CXMLSec
 import FWXModel
 import Foundation
+import Synchronization
 
 /// A signing key and its certificate (with chain), loaded from PEM files, for signing batches and receipts.
 public final class SigningIdentity: @unchecked Sendable {
@@ -163,16 +164,28 @@ final class SignedDocument {
 /// Frees libxml2 documents on a thread of its own. A signed batch of 10,000 records is a tree of ~250 MB in
 /// millions of small allocations; freeing it took a fifth of `fwx verify`'s time on the thread whose answer the
 /// caller waits for (perf). Documents are freed in the order they are handed over; a process that exits does not
-/// wait for the freeing to finish.
+/// wait for the freeing to finish. At most ``maxPending`` trees wait at any time: beyond that the caller frees
+/// its own, so a node under sustained load cannot pile up trees faster than they are freed.
 enum DocumentReclaimer {
+    static let maxPending = 2
     private static let queue = DispatchQueue(label: "fwx.document-reclaimer", qos: .utility)
+    private static let pending = Atomic<Int>(0)
 
-    /// Frees `document` soon, on the reclaimer's thread. Nothing else may use it afterwards.
+    /// Frees `document` soon, on the reclaimer's thread (or now, when enough are waiting). Nothing else may use
+    /// it afterwards.
     static func free(_ document: xmlDocPtr) {
+        guard pending.add(1, ordering: .relaxed).newValue <= maxPending else {
+            pending.subtract(1, ordering: .relaxed)
+            xmlFreeDoc(document)
+            return
+        }
         // The address crosses the thread boundary as a plain integer: the tree is no longer reachable from
         // anywhere else, and libxml2 allows a document to be freed on another thread than the one that built it.
         let address = UInt(bitPattern: document)
-        queue.async { xmlFreeDoc(xmlDocPtr(bitPattern: address)) }
+        queue.async {
+            xmlFreeDoc(xmlDocPtr(bitPattern: address))
+            pending.subtract(1, ordering: .relaxed)
+        }
     }
 }
 
