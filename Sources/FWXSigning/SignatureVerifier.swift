@@ -182,14 +182,16 @@ public struct SignatureVerifier: Sendable {
         }
         let signedInfo = signatureParts[0]
         let parts = Nodes.elementChildren(signedInfo)
-        let canonicalization = parts.first { Nodes.isDSig($0, "CanonicalizationMethod") }
-        guard canonicalization.flatMap({ Nodes.attribute($0, "Algorithm") }) == Self.exclusiveC14N else {
-            add(RuleID.signatureAlgorithm, "SignedInfo must use exclusive C14N (\(Self.exclusiveC14N))", canonicalization ?? signedInfo)
+        let canonicalizationNode = parts.first { Nodes.isDSig($0, "CanonicalizationMethod") }
+        guard let canonicalization = canonicalizationNode,
+              Nodes.attribute(canonicalization, "Algorithm") == Self.exclusiveC14N else {
+            add(RuleID.signatureAlgorithm, "SignedInfo must use exclusive C14N (\(Self.exclusiveC14N))", canonicalizationNode ?? signedInfo)
             return nil
         }
-        let method = parts.first { Nodes.isDSig($0, "SignatureMethod") }
-        guard let algorithm = method.flatMap({ Nodes.attribute($0, "Algorithm") }), Self.signatureMethods.contains(algorithm) else {
-            add(RuleID.signatureAlgorithm, "the signature method must be RSA-SHA256 or ECDSA-SHA256", method ?? signedInfo)
+        let methodNode = parts.first { Nodes.isDSig($0, "SignatureMethod") }
+        guard let method = methodNode, let algorithm = Nodes.attribute(method, "Algorithm"),
+              Self.signatureMethods.contains(algorithm) else {
+            add(RuleID.signatureAlgorithm, "the signature method must be RSA-SHA256 or ECDSA-SHA256", methodNode ?? signedInfo)
             return nil
         }
         let references = parts.filter { Nodes.isDSig($0, "Reference") }
@@ -225,7 +227,7 @@ public struct SignatureVerifier: Sendable {
             add(RuleID.signatureForm, "the Reference must hold Transforms, DigestMethod and DigestValue, in that order, and nothing else", reference)
             return nil
         }
-        let parameterised = [canonicalization!, method!] + transformNodes
+        let parameterised = [canonicalization, method] + transformNodes
         return Form(signedInfo: signedInfo, signatureValue: signatureParts[1], digestValue: referenceParts[2],
                     signatureTransform: algorithm.hasSuffix("rsa-sha256") ? CXMLSec_rsaSha256() : CXMLSec_ecdsaSha256(),
                     hasAlgorithmParameters: parameterised.contains { !Nodes.elementChildren($0).isEmpty })
