@@ -13,7 +13,8 @@ import Foundation
 ///
 /// xmlsec's generic `xmlSecDSigCtxSign`/`Verify` compute the same bytes, but through a node-set callback that
 /// walks each node's ancestors for every node, attribute and namespace of the document, twice (for the Reference and
-/// again for SignedInfo); perf put that at about a third of `xmlsec1 --verify`. The form is checked before
+/// again for SignedInfo); perf put that at 14% of `xmlsec1 --verify` in the named functions
+/// (`xmlXPathNodeSetContains`, `xmlSecNodeSetContains`) plus 15% in unnamed libxmlsec1 internals. The form is checked before
 /// anything here is used (``SignatureVerifier``), and a document in any other form (for example exclusive C14N
 /// with an InclusiveNamespaces prefix list) goes through `xmlSecDSigCtxVerify` instead. Tests hold both ways side
 /// by side on signed, tampered and wrapped documents.

@@ -162,7 +162,7 @@ final class SignedDocument {
 }
 
 /// Frees libxml2 documents on a thread of its own. A signed batch of 10,000 records is a tree of ~250 MB in
-/// millions of small allocations; freeing it took a fifth of `fwx verify`'s time on the thread whose answer the
+/// millions of small allocations; freeing it took about 15% of `fwx verify`'s signature thread, whose answer the
 /// caller waits for (perf). Documents are freed in the order they are handed over; a process that exits does not
 /// wait for the freeing to finish. At most ``maxPending`` trees wait at any time: beyond that the caller frees
 /// its own, so a node under sustained load cannot pile up trees faster than they are freed.
