@@ -21,8 +21,7 @@ import Foundation
 enum EnvelopedSignature {
     /// SHA-256 of the exclusive canonical form (comments dropped) of `document` without `signature`, which is
     /// unlinked for the computation and put back where it was. Nil when libxml2 cannot canonicalise the document.
-    static func referenceDigest(of document: SignedDocument, excluding signature: xmlNodePtr?) -> [UInt8]? {
-        guard let signature else { return document.exclusiveCanonicalDigest() }
+    static func referenceDigest(of document: SignedDocument, excluding signature: xmlNodePtr) -> [UInt8]? {
         let parent = signature.pointee.parent
         let next = signature.pointee.next
         xmlUnlinkNode(signature)
@@ -44,11 +43,7 @@ enum EnvelopedSignature {
         defer { xmlFreeDoc(scratch) }
         guard let copy = xmlDocCopyNode(signedInfo, scratch, 1) else { return nil }
         xmlDocSetRootElement(scratch, copy)
-        var memory: UnsafeMutablePointer<xmlChar>?
-        let size = xmlC14NDocDumpMemory(scratch, nil, Int32(XML_C14N_EXCLUSIVE_1_0.rawValue), nil, 0, &memory)
-        guard size >= 0, let memory else { return nil }
-        defer { CXMLSec_xmlFree(memory) }
-        return Array(UnsafeBufferPointer(start: memory, count: Int(size)))
+        return exclusiveCanonical(of: scratch)
     }
 
     /// Signs `canonicalSignedInfo` with `key` through xmlsec's `transform` (RSA-SHA256 or ECDSA-SHA256) and writes
@@ -162,9 +157,9 @@ extension EnvelopedSignature {
         defer { xmlFreeDoc(scratch) }
         guard let rootCopy = xmlDocCopyNode(root, scratch, 2) else { return nil }
         xmlDocSetRootElement(scratch, rootCopy)
-        guard let empty = canonical(scratch) else { return nil }
+        guard let empty = exclusiveCanonical(of: scratch) else { return nil }
         guard let signatureCopy = xmlDocCopyNode(signature, scratch, 1) else { return nil }
-        guard xmlAddChild(rootCopy, signatureCopy) != nil, let full = canonical(scratch) else { return nil }
+        guard xmlAddChild(rootCopy, signatureCopy) != nil, let full = exclusiveCanonical(of: scratch) else { return nil }
         // `empty` is the root's start tag then its end tag; `full` has the signature between the two.
         guard let endTagStart = empty.lastIndex(of: UInt8(ascii: "<")) else { return nil }
         let startTag = empty[..<endTagStart], endTag = empty[endTagStart...]
@@ -174,7 +169,9 @@ extension EnvelopedSignature {
         return (Array(full[startTag.count..<(full.count - endTag.count)]), Array(endTag))
     }
 
-    private static func canonical(_ document: xmlDocPtr) -> [UInt8]? {
+    /// The exclusive canonical form (comments dropped) of a whole document, in memory: for small documents
+    /// (SignedInfo, a signature under a copy of the root); large ones are streamed (``SignedDocument``).
+    static func exclusiveCanonical(of document: xmlDocPtr) -> [UInt8]? {
         var memory: UnsafeMutablePointer<xmlChar>?
         let size = xmlC14NDocDumpMemory(document, nil, Int32(XML_C14N_EXCLUSIVE_1_0.rawValue), nil, 0, &memory)
         guard size >= 0, let memory else { return nil }

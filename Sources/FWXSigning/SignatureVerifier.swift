@@ -146,7 +146,7 @@ public struct SignatureVerifier: Sendable {
             // Directly, both digests come from one canonicalisation where the document's shape allows it.
             if direct, let digests = EnvelopedSignature.digests(of: document, signature: signature) {
                 referenceDigest = digests.reference
-                report.documentDigest = digests.whole.map { String(format: "%02x", $0) }.joined()
+                report.documentDigest = SHA256Hex.hex(digests.whole)
             } else {
                 report.documentDigest = document.exclusiveCanonicalSHA256()
             }
@@ -303,6 +303,11 @@ enum SHA256Hex {
     static func of(_ bytes: [UInt8]) -> String {
         var digest = [UInt8](repeating: 0, count: 32)
         bytes.withUnsafeBufferPointer { _ = SHA256($0.baseAddress, $0.count, &digest) }
-        return digest.map { String(format: "%02x", $0) }.joined()
+        return hex(digest)
+    }
+
+    /// A digest as lower-case hex.
+    static func hex(_ digest: [UInt8]) -> String {
+        digest.map { String(format: "%02x", $0) }.joined()
     }
 }

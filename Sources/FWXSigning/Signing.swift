@@ -121,8 +121,10 @@ final class SignedDocument {
     /// it. Hashed while libxml2 writes it: no copy of the canonical form is ever held (a node computes this for
     /// every batch it takes in).
     func exclusiveCanonicalSHA256() -> String {
-        guard let digest = exclusiveCanonicalDigest() else { return SHA256Hex.of(exclusiveCanonical()) }
-        return digest.map { String(format: "%02x", $0) }.joined()
+        guard let digest = exclusiveCanonicalDigest() else {
+            return SHA256Hex.of(EnvelopedSignature.exclusiveCanonical(of: document) ?? [])
+        }
+        return SHA256Hex.hex(digest)
     }
 
     /// SHA-256 of the exclusive canonical form of the whole document (comments dropped), streamed; nil when
@@ -152,13 +154,6 @@ final class SignedDocument {
         return written >= 0 && closed >= 0
     }
 
-    func exclusiveCanonical() -> [UInt8] {
-        var memory: UnsafeMutablePointer<xmlChar>?
-        let size = xmlC14NDocDumpMemory(document, nil, Int32(XML_C14N_EXCLUSIVE_1_0.rawValue), nil, 0, &memory)
-        guard size >= 0, let memory else { return [] }
-        defer { CXMLSec_xmlFree(memory) }
-        return Array(UnsafeBufferPointer(start: memory, count: Int(size)))
-    }
 }
 
 /// Frees libxml2 documents on a thread of its own. A signed batch of 10,000 records is a tree of ~250 MB in
