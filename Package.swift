@@ -84,7 +84,8 @@ let package = Package(
         ),
         .target(
             name: "FWXStore",
-            dependencies: ["FWXModel", .product(name: "GRDB", package: "GRDB.swift")],
+            dependencies: ["FWXModel", .product(name: "GRDB", package: "GRDB.swift"),
+                           .product(name: "GRDBSQLite", package: "GRDB.swift")],
             swiftSettings: swiftSettings
         ),
         .target(

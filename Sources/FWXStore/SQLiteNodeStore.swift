@@ -7,22 +7,29 @@ import GRDB
 ///
 /// Writes are serialised by SQLite; the feed's commit order is the order of `revisions.seq`, an AUTOINCREMENT
 /// key assigned inside the writing transaction, so a reader's snapshot never holds a later sequence without
-/// every earlier one. The audit table refuses UPDATE and DELETE (triggers).
+/// every earlier one. The audit table refuses UPDATE and DELETE (triggers). Committed pages are copied from the
+/// log into the database file beside the writer, not inside its commits (``WALCheckpointPolicy``).
 public final class SQLiteNodeStore: NodeStore {
     private let pool: DatabasePool
+    /// Moves committed pages from the log into the database file off the writer (nil when read-only).
+    private let checkpointer: WALCheckpointer?
     public let path: String
 
     /// Opens (creating if needed) and migrates the store at `path`. `readOnly` opens an existing store for
-    /// operator commands without migrating it.
-    public init(path: String, readOnly: Bool = false) throws {
+    /// operator commands without migrating it. `checkpoints` says when committed pages are copied from the
+    /// write-ahead log into the database file, which happens on a thread of its own (``WALCheckpointPolicy``).
+    public init(path: String, readOnly: Bool = false, checkpoints: WALCheckpointPolicy = WALCheckpointPolicy()) throws {
         self.path = path
         var configuration = Configuration()
         configuration.readonly = readOnly
         configuration.busyMode = .timeout(30)
         configuration.label = "fwx-store"
+        let checkpointer = readOnly ? nil : WALCheckpointer(path: path, policy: checkpoints)
+        self.checkpointer = checkpointer
         configuration.prepareDatabase { db in
             try db.execute(sql: "PRAGMA synchronous = FULL")
             try db.execute(sql: "PRAGMA foreign_keys = ON")
+            checkpointer?.install(on: db)
         }
         do {
             pool = try DatabasePool(path: path, configuration: configuration)
@@ -34,8 +41,13 @@ public final class SQLiteNodeStore: NodeStore {
                 try pool.writeWithoutTransaction { try $0.execute(sql: "PRAGMA cache_size = -32768") }
             }
         } catch {
+            checkpointer?.stop()
             throw StoreError.wrap(error, path: path)
         }
+    }
+
+    deinit {
+        checkpointer?.stop()
     }
 
     static var migrator: DatabaseMigrator {
