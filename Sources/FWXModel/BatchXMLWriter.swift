@@ -32,7 +32,9 @@ public struct BatchXMLWriter {
     /// Starts the document: XML declaration, root element and header, and opens `Records`.
     public mutating func writeHeader(_ header: BatchHeader) throws {
         append("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n")
-        append("<Batch xmlns=\"\(Self.namespace)\" schemaVersion=\"\(escape(header.schemaVersion))\">\n")
+        append("<Batch xmlns=\"\(Self.namespace)\" schemaVersion=\"")
+        appendEscaped(header.schemaVersion)
+        append("\">\n")
         open("Header", 1)
         leaf("BatchId", header.batchId, 2)
         open("Sender", 2)
@@ -94,7 +96,36 @@ public struct BatchXMLWriter {
     }
 
     private mutating func append(_ text: String) {
-        buffer.append(contentsOf: text.utf8)
+        // Native strings are contiguous UTF-8: one copy. (The generic `append(contentsOf: text.utf8)` walked the
+        // view byte by byte: ~1% of a node's CPU under pushes.)
+        if text.utf8.withContiguousStorageIfAvailable({ buffer.append(contentsOf: $0) }) == nil {
+            buffer.append(contentsOf: Array(text.utf8))
+        }
+    }
+
+    /// Appends `text` escaped for element content and attribute values: `&`, `<`, `>`, `"` and CR become
+    /// references; runs of other bytes are copied as they are (every byte of those five is ASCII, so no UTF-8
+    /// sequence is split).
+    private mutating func appendEscaped(_ text: String) {
+        var text = text
+        text.withUTF8 { bytes in
+            var runStart = 0
+            for index in 0..<bytes.count {
+                let reference: StaticString
+                switch bytes[index] {
+                case UInt8(ascii: "&"): reference = "&amp;"
+                case UInt8(ascii: "<"): reference = "&lt;"
+                case UInt8(ascii: ">"): reference = "&gt;"
+                case UInt8(ascii: "\""): reference = "&quot;"
+                case 0x0D: reference = "&#13;"
+                default: continue
+                }
+                buffer.append(contentsOf: UnsafeBufferPointer(rebasing: bytes[runStart..<index]))
+                buffer.append(contentsOf: UnsafeBufferPointer(start: reference.utf8Start, count: reference.utf8CodeUnitCount))
+                runStart = index + 1
+            }
+            buffer.append(contentsOf: UnsafeBufferPointer(rebasing: bytes[runStart...]))
+        }
     }
 
     // MARK: Records
@@ -292,12 +323,14 @@ public struct BatchXMLWriter {
         append("<")
         append(name)
         for (attribute, attributeValue) in attributes {
-            append(" \(attribute)=\"")
-            append(escape(attributeValue))
+            append(" ")
+            append(attribute)
+            append("=\"")
+            appendEscaped(attributeValue)
             append("\"")
         }
         append(">")
-        append(escape(value))
+        appendEscaped(value)
         append("</")
         append(name)
         append(">\n")
@@ -305,24 +338,6 @@ public struct BatchXMLWriter {
 
     private mutating func optional(_ name: String, _ value: String?, _ depth: Int) {
         if let value { leaf(name, value, depth) }
-    }
-
-    private func escape(_ text: String) -> String {
-        guard text.utf8.contains(where: { $0 == UInt8(ascii: "&") || $0 == UInt8(ascii: "<") || $0 == UInt8(ascii: ">")
-            || $0 == UInt8(ascii: "\"") || $0 == 0x0D }) else { return text }
-        var escaped = ""
-        escaped.reserveCapacity(text.utf8.count + 16)
-        for character in text.unicodeScalars {
-            switch character {
-            case "&": escaped += "&amp;"
-            case "<": escaped += "&lt;"
-            case ">": escaped += "&gt;"
-            case "\"": escaped += "&quot;"
-            case "\r": escaped += "&#13;"
-            default: escaped.unicodeScalars.append(character)
-            }
-        }
-        return escaped
     }
 
     /// A number in the shortest text that reads back to the same Double, as xs:decimal: no exponent, no

@@ -522,6 +522,32 @@ struct ConvertJSONTests {
         #expect(lines[4].hasPrefix("    {\"kind\":\"shipment\","))
     }
 
+    @Test("the writer escapes markup characters and CR in text and keeps other UTF-8 as it is; the text reads back")
+    func writerEscaping() throws {
+        let original = Array(try Data(contentsOf: URL(fileURLWithPath: convertPath("fixtures/batches/nl-sample.xml"))))
+        var header: BatchHeader?
+        var records: [Record] = []
+        _ = try ValidatingBatchReader().read(ByteSource(bytes: original, name: "nl-sample.xml"),
+                                             header: { header = $0 }, record: { records.append($0) })
+        guard case .seizure(var seizure) = try #require(records.first) else {
+            Issue.record("the sample's first record is a seizure")
+            return
+        }
+        let remarks = "a & b < c > \"d\" 'e'\r\nZachód ü ß 🎆 &&<<"
+        seizure.remarks = remarks
+        let fragment = BatchXMLWriter.fragment(for: .seizure(seizure))
+        #expect(fragment.contains("<Remarks>a &amp; b &lt; c &gt; &quot;d&quot; 'e'&#13;\nZachód ü ß 🎆 &amp;&amp;&lt;&lt;</Remarks>"),
+                "\(fragment)")
+        records[0] = .seizure(seizure)
+        let xml = BatchXMLWriter.string(for: Batch(header: try #require(header), records: records))
+        var readBack: [Record] = []
+        let report = try ValidatingBatchReader().read(ByteSource(bytes: Array(xml.utf8), name: "escaped.xml"),
+                                                      header: { _ in }, record: { readBack.append($0) })
+        #expect(report.isValid, "\(report.findings)")
+        guard case .seizure(let back) = try #require(readBack.first) else { return }
+        #expect(back.remarks == remarks)
+    }
+
     @Test("XML → JSON → XML gives the same bytes for fwx generate output (CLI)")
     func roundTripBytes() throws {
         let folder = try convertTemporaryFolder()
