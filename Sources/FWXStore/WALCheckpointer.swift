@@ -26,8 +26,9 @@ public struct WALCheckpointPolicy: Sendable, Hashable {
 /// SQLite's default (`wal_autocheckpoint`) makes the connection that commits run the checkpoint: with 1,000-record
 /// batches (~1,250 pages each) nearly every commit of the node's writer also copied pages into the database file
 /// and synced it. Writes are serialised, so pushes queued behind that copy and the node left part of its two cores
-/// idle. Measured with two pushing clients: 1.65 of 2 cores busy with the checkpoint in the writer, 1.77-1.79 with
-/// this checkpointer (and 1.93 with no checkpoint at all, which is not an option: the log would grow forever).
+/// idle. Measured with two pushing clients: 1.65 of 2 cores busy with the checkpoint in the writer, about 1.8 with
+/// this checkpointer. (With three clients: 1.71-1.73 with the checkpoint in the writer, 1.93 with none at all,
+/// which is not an option: the log would grow forever.)
 ///
 /// The writer connection gets a WAL hook instead of SQLite's (`sqlite3_wal_hook` replaces the autocheckpoint):
 /// after a commit that leaves at least ``WALCheckpointPolicy/pagesBeforeCheckpoint`` pages in the log, this thread
