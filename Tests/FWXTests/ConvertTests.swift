@@ -497,15 +497,20 @@ struct ConvertJSONTests {
         return xml
     }
 
-    @Test("XML → JSON → XML gives the canonical XML of nl-sample.xml")
-    func roundTripCanonical() throws {
-        let original = Array(try Data(contentsOf: URL(fileURLWithPath: convertPath("fixtures/batches/nl-sample.xml"))))
+    /// fixtures/batches/nl-sample.xml: its bytes, the batch read from it, and the reader's report.
+    private func readSample() throws -> (bytes: [UInt8], batch: Batch, report: BatchReadReport) {
+        let bytes = Array(try Data(contentsOf: URL(fileURLWithPath: convertPath("fixtures/batches/nl-sample.xml"))))
         var header: BatchHeader?
         var records: [Record] = []
-        let report = try ValidatingBatchReader().read(ByteSource(bytes: original, name: "nl-sample.xml"),
+        let report = try ValidatingBatchReader().read(ByteSource(bytes: bytes, name: "nl-sample.xml"),
                                                       header: { header = $0 }, record: { records.append($0) })
+        return (bytes, Batch(header: try #require(header), records: records), report)
+    }
+
+    @Test("XML → JSON → XML gives the canonical XML of nl-sample.xml")
+    func roundTripCanonical() throws {
+        let (original, batch, report) = try readSample()
         #expect(report.isValid)
-        let batch = Batch(header: try #require(header), records: records)
         let canonical = BatchXMLWriter.string(for: batch)
 
         let (jsonText, jsonReport) = try json(from: original, name: "nl-sample.xml")
@@ -524,12 +529,8 @@ struct ConvertJSONTests {
 
     @Test("the writer escapes markup characters and CR in text and keeps other UTF-8 as it is; the text reads back")
     func writerEscaping() throws {
-        let original = Array(try Data(contentsOf: URL(fileURLWithPath: convertPath("fixtures/batches/nl-sample.xml"))))
-        var header: BatchHeader?
-        var records: [Record] = []
-        _ = try ValidatingBatchReader().read(ByteSource(bytes: original, name: "nl-sample.xml"),
-                                             header: { header = $0 }, record: { records.append($0) })
-        guard case .seizure(var seizure) = try #require(records.first) else {
+        var (_, batch, _) = try readSample()
+        guard case .seizure(var seizure) = try #require(batch.records.first) else {
             Issue.record("the sample's first record is a seizure")
             return
         }
@@ -538,8 +539,8 @@ struct ConvertJSONTests {
         let fragment = BatchXMLWriter.fragment(for: .seizure(seizure))
         #expect(fragment.contains("<Remarks>a &amp; b &lt; c &gt; &quot;d&quot; 'e'&#13;\nZachód ü ß 🎆 &amp;&amp;&lt;&lt;</Remarks>"),
                 "\(fragment)")
-        records[0] = .seizure(seizure)
-        let xml = BatchXMLWriter.string(for: Batch(header: try #require(header), records: records))
+        batch.records[0] = .seizure(seizure)
+        let xml = BatchXMLWriter.string(for: batch)
         var readBack: [Record] = []
         let report = try ValidatingBatchReader().read(ByteSource(bytes: Array(xml.utf8), name: "escaped.xml"),
                                                       header: { _ in }, record: { readBack.append($0) })
