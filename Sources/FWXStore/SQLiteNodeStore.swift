@@ -50,6 +50,22 @@ public final class SQLiteNodeStore: NodeStore {
         checkpointer?.stop()
     }
 
+    /// Opens an existing store for an operator command (`fwx status`, `fwx audit`, `fwx trace --config`): read-only,
+    /// never created, never migrated, so a mistyped path fails instead of reporting an empty store. The node may be
+    /// running; its committed writes are visible.
+    public static func openExisting(path: String) throws -> SQLiteNodeStore {
+        var isFolder: ObjCBool = false
+        guard FileManager.default.fileExists(atPath: path, isDirectory: &isFolder) else {
+            throw StoreError(code: "missing", message: "there is no store here; the node creates it when it first "
+                + "starts: check store.sqlite in the configuration, or start the node once", path: path)
+        }
+        guard !isFolder.boolValue else {
+            throw StoreError(code: "missing", message: "this is a folder, not a store; store.sqlite names the "
+                + "database file", path: path)
+        }
+        return try SQLiteNodeStore(path: path, readOnly: true)
+    }
+
     static var migrator: DatabaseMigrator {
         var migrator = DatabaseMigrator()
         migrator.registerMigration("v1: batches, revisions, records, outbox, pulls, audit") { db in

@@ -208,7 +208,7 @@ struct StatusCommand: AsyncParsableCommand {
 
     func run() async throws {
         let configuration = try NodeConfiguration.load(path: config)
-        let store = try SQLiteNodeStore(path: configuration.store.sqlitePath)
+        let store = try SQLiteNodeStore.openExisting(path: configuration.store.sqlitePath)
         let peers = configuration.peers.map(\.country)
         let status = try await store.syncStatus(peers: peers)
         let own = try await store.counts(origin: configuration.identity.country)
@@ -279,6 +279,8 @@ struct RequeueCommand: AsyncParsableCommand {
             }
             return code
         }
+        // Writes (the requeue and its audit entry), so not read-only; but never creates a store a typo named.
+        _ = try SQLiteNodeStore.openExisting(path: configuration.store.sqlitePath)
         let store = try SQLiteNodeStore(path: configuration.store.sqlitePath)
         let count = try await OutboxOperations.requeueDeadLetters(store: store, country: configuration.identity.country,
                                                                  peer: peer)
@@ -306,20 +308,23 @@ struct AuditCommand: AsyncParsableCommand {
 
     func validate() throws {
         if let since, Self.parse(since) == nil {
-            throw ValidationError("--since \(since) is not YYYY-MM-DD or YYYY-MM-DDThh:mm:ssZ")
+            throw ValidationError("--since \(since) is not YYYY-MM-DD or YYYY-MM-DDThh:mm:ssZ (a time needs its zone: Z or +hh:mm)")
         }
         if let peer, !CountryCode.isValid(peer.uppercased()) { throw ValidationError("--peer \(peer) is not a country code") }
     }
 
+    /// A day (`YYYY-MM-DD`, from its midnight UTC) or a timestamp with its zone (`YYYY-MM-DDThh:mm:ss[.fff]Z` or
+    /// `±hh:mm`), to the second as written; nil for anything else.
     static func parse(_ text: String) -> Date? {
-        if let day = ISOTime.day(of: text) { return Date(timeIntervalSince1970: Double(day) * 86_400) }
-        let formatter = ISO8601DateFormatter()
-        return formatter.date(from: text)
+        if text.utf8.count == 10, let day = ISOTime.day(of: text) {
+            return Date(timeIntervalSince1970: Double(day) * 86_400)
+        }
+        return ISOTime.epochSeconds(of: text).map { Date(timeIntervalSince1970: $0) }
     }
 
     func run() async throws {
         let configuration = try NodeConfiguration.load(path: config)
-        let store = try SQLiteNodeStore(path: configuration.store.sqlitePath)
+        let store = try SQLiteNodeStore.openExisting(path: configuration.store.sqlitePath)
         let entries = try await store.audit(since: since.flatMap(Self.parse), peer: peer?.uppercased(), limit: limit)
         if format == .json {
             let encoder = JSONEncoder()

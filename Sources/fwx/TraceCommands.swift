@@ -87,7 +87,7 @@ struct TraceCommand: AsyncParsableCommand {
         var skipped = 0
         if let config {
             let configuration = try NodeConfiguration.load(path: config)
-            let store = try SQLiteNodeStore(path: configuration.store.sqlitePath)
+            let store = try SQLiteNodeStore.openExisting(path: configuration.store.sqlitePath)
             // SQLite on this thread; adding, straight from the stored binary form, on a second one.
             skipped = try engine.addConcurrently(binaryFacts: { emit in
                 try store.forEachLatestFacts(origin: nil, emit)

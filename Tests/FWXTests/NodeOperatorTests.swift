@@ -62,4 +62,70 @@ struct NodeOperatorTests {
                         && audit.first?.detail == "1 dead letters requeued", "\(audit)")
         }
     }
+
+    @Test("Operator commands never create a store: a mistyped store path fails with exit 2 and leaves no file")
+    func missingStore() async throws {
+        try await withNodeTestNetwork(["NL", "DE"]) { network in
+            var configuration = network.configuration("NL", peers: [NodeTestPeer(country: "DE")])
+            configuration.store = StoreSettings(sqlitePath: network.folder + "/typo/nl.sqlite")
+            let file = network.folder + "/nl-typo.yaml"
+            try Self.yaml(configuration).write(toFile: file, atomically: true, encoding: .utf8)
+            for arguments in [["status", "--config", file], ["audit", "--config", file],
+                              ["trace", "--config", file], ["requeue", "--config", file]] {
+                let result = try runFWX(arguments)
+                #expect(result.status == 2, "\(arguments[0]): \(result)")
+                #expect(result.stderr.contains("there is no store here") && result.stderr.contains("nl.sqlite"),
+                        "\(arguments[0]): \(result.stderr)")
+            }
+            #expect(!FileManager.default.fileExists(atPath: network.folder + "/typo"),
+                    "an operator command created the store's folder or file")
+        }
+    }
+
+    @Test("`fwx audit --since` honours the time of day, and status and audit read a store without changing it")
+    func auditSinceTimeOfDay() async throws {
+        try await withNodeTestNetwork(["NL", "DE"]) { network in
+            let configuration = network.configuration("NL", peers: [NodeTestPeer(country: "DE")])
+            let file = network.folder + "/nl.yaml"
+            try Self.yaml(configuration).write(toFile: file, atomically: true, encoding: .utf8)
+            let path = configuration.store.sqlitePath
+            try FileManager.default.createDirectory(atPath: (path as NSString).deletingLastPathComponent,
+                                                    withIntermediateDirectories: true)
+            do {
+                let store = try SQLiteNodeStore(path: path)
+                // 2026-12-01 at 09:59:59, 10:00:00 and 15:30:00 UTC, and 2026-12-02 at 00:00:00.
+                for (index, seconds) in [1_796_119_199.0, 1_796_119_200, 1_796_139_000, 1_796_169_600].enumerated() {
+                    try await store.appendAudit(AuditEntry(at: Date(timeIntervalSince1970: seconds), callerCountry: "DE",
+                                                           callerFingerprint: "test", action: "search",
+                                                           target: "entry-\(index)", result: "no-hit"))
+                }
+            }
+            func targets(_ since: String) throws -> [String] {
+                let result = try runFWX(["audit", "--config", file, "--since", since, "--format", "json"])
+                #expect(result.status == 0, "\(since): \(result)")
+                let entries = try JSONDecoder.iso8601.decode([AuditEntry].self, from: Data(result.stdout.utf8))
+                return entries.map(\.target).sorted()
+            }
+            #expect(try targets("2026-12-01") == ["entry-0", "entry-1", "entry-2", "entry-3"])
+            #expect(try targets("2026-12-01T10:00:00Z") == ["entry-1", "entry-2", "entry-3"])
+            #expect(try targets("2026-12-01T11:00:00+01:00") == ["entry-1", "entry-2", "entry-3"])
+            #expect(try targets("2026-12-01T10:00:01Z") == ["entry-2", "entry-3"])
+            #expect(try targets("2026-12-02") == ["entry-3"])
+            let noZone = try runFWX(["audit", "--config", file, "--since", "2026-12-01T10:00:00"])
+            #expect(noZone.status == 2 && noZone.stderr.contains("needs its zone"), "\(noZone)")
+
+            let before = try Data(contentsOf: URL(fileURLWithPath: path))
+            let status = try runFWX(["status", "--config", file])
+            #expect(status.status == 0 && status.stdout.contains("node NL"), "\(status)")
+            #expect(try Data(contentsOf: URL(fileURLWithPath: path)) == before, "fwx status changed the store file")
+        }
+    }
+}
+
+private extension JSONDecoder {
+    static var iso8601: JSONDecoder {
+        let decoder = JSONDecoder()
+        decoder.dateDecodingStrategy = .iso8601
+        return decoder
+    }
 }
