@@ -304,4 +304,150 @@ static inline xmlSecKeyPtr CXMLSec_keyFromCertificate(X509 *certificate) {
     return key;
 }
 
+
+// MARK: Trust additions (revocation that fails closed, CRL distribution points, certificate roles)
+
+/// Verify callback that lets a CRL past its nextUpdate count as valid (trust.staleCRL: warn); every other error stands.
+static int CXMLSec_tolerateStaleCRL(int ok, X509_STORE_CTX *ctx) {
+    if (!ok && X509_STORE_CTX_get_error(ctx) == X509_V_ERR_CRL_HAS_EXPIRED) {
+        X509_STORE_CTX_set_error(ctx, X509_V_OK);
+        return 1;
+    }
+    return ok;
+}
+
+/// As CXMLSec_verifyChain, and with `tolerateStaleCRL` a CRL past its nextUpdate is still used (its revocations hold).
+static inline int CXMLSec_verifyChainWithOptions(X509 *leaf, STACK_OF(X509) *trusted, STACK_OF(X509) *untrusted,
+                                                 STACK_OF(X509_CRL) *crls, long long at, int checkCRL,
+                                                 int checkAllCRLs, int purpose, int tolerateStaleCRL) {
+    X509_STORE *store = X509_STORE_new();
+    if (store == NULL) return -1;
+    for (int i = 0; i < sk_X509_num(trusted); i++) X509_STORE_add_cert(store, sk_X509_value(trusted, i));
+    if (tolerateStaleCRL) X509_STORE_set_verify_cb(store, CXMLSec_tolerateStaleCRL);
+    X509_STORE_CTX *ctx = X509_STORE_CTX_new();
+    if (ctx == NULL) { X509_STORE_free(store); return -1; }
+    if (X509_STORE_CTX_init(ctx, store, leaf, untrusted) != 1) {
+        X509_STORE_CTX_free(ctx); X509_STORE_free(store); return -1;
+    }
+    unsigned long flags = X509_V_FLAG_X509_STRICT;
+    if (checkCRL) {
+        X509_STORE_CTX_set0_crls(ctx, crls);
+        flags |= X509_V_FLAG_CRL_CHECK;
+        if (checkAllCRLs) flags |= X509_V_FLAG_CRL_CHECK_ALL;
+    }
+    X509_STORE_CTX_set_flags(ctx, flags);
+    if (purpose != 0 && X509_STORE_CTX_set_purpose(ctx, purpose) != 1) {
+        X509_STORE_CTX_free(ctx); X509_STORE_free(store); return -1;
+    }
+    if (at != 0) X509_STORE_CTX_set_time(ctx, 0, (time_t)at);
+    int ok = X509_verify_cert(ctx);
+    int error = ok == 1 ? X509_V_OK : X509_STORE_CTX_get_error(ctx);
+    X509_STORE_CTX_free(ctx);
+    X509_STORE_free(store);
+    return error;
+}
+
+/// The URIs of a certificate's CRL distribution points (full names only), one per line, into `buffer`
+/// (NUL-terminated, cut at `size`). Returns how many, 0 without the extension, -1 when it cannot be decoded.
+static inline int CXMLSec_crlDistributionPoints(X509 *certificate, char *buffer, int size) {
+    if (size > 0) buffer[0] = 0;
+    int critical = 0;
+    STACK_OF(DIST_POINT) *points = X509_get_ext_d2i(certificate, NID_crl_distribution_points, &critical, NULL);
+    if (points == NULL) { ERR_clear_error(); return critical == -1 ? 0 : -1; }
+    int count = 0, used = 0;
+    for (int i = 0; i < sk_DIST_POINT_num(points); i++) {
+        DIST_POINT *point = sk_DIST_POINT_value(points, i);
+        if (point->distpoint == NULL || point->distpoint->type != 0) continue;
+        GENERAL_NAMES *names = point->distpoint->name.fullname;
+        for (int j = 0; j < sk_GENERAL_NAME_num(names); j++) {
+            GENERAL_NAME *name = sk_GENERAL_NAME_value(names, j);
+            if (name->type != GEN_URI) continue;
+            const unsigned char *text = ASN1_STRING_get0_data(name->d.uniformResourceIdentifier);
+            int length = ASN1_STRING_length(name->d.uniformResourceIdentifier);
+            if (used + length + 2 > size) continue;
+            memcpy(buffer + used, text, (size_t)length);
+            used += length;
+            buffer[used++] = '\n';
+            buffer[used] = 0;
+            count++;
+        }
+    }
+    sk_DIST_POINT_pop_free(points, DIST_POINT_free);
+    return count;
+}
+
+/// An ASN1_TIME as seconds since 1970 into `out`; 0 on success, -1 when absent or unreadable.
+static inline int CXMLSec_asn1TimeSeconds(const ASN1_TIME *time, long long *out) {
+    if (time == NULL) return -1;
+    struct tm parts;
+    memset(&parts, 0, sizeof parts);
+    if (ASN1_TIME_to_tm(time, &parts) != 1) return -1;
+    *out = (long long)timegm(&parts);
+    return 0;
+}
+/// A CRL's nextUpdate (seconds since 1970); -1 when it has none.
+static inline int CXMLSec_crlNextUpdate(X509_CRL *crl, long long *out) {
+    return CXMLSec_asn1TimeSeconds(X509_CRL_get0_nextUpdate(crl), out);
+}
+/// A CRL's lastUpdate (seconds since 1970).
+static inline int CXMLSec_crlLastUpdate(X509_CRL *crl, long long *out) {
+    return CXMLSec_asn1TimeSeconds(X509_CRL_get0_lastUpdate(crl), out);
+}
+
+/// Whether `ca` issued `crl`: the CRL's issuer is the CA's subject and its signature verifies with the CA's key.
+static inline int CXMLSec_crlIssuedBy(X509_CRL *crl, X509 *ca) {
+    if (X509_NAME_cmp(X509_CRL_get_issuer(crl), X509_get_subject_name(ca)) != 0) return 0;
+    EVP_PKEY *key = X509_get0_pubkey(ca);
+    if (key == NULL) return 0;
+    int ok = X509_CRL_verify(crl, key);
+    ERR_clear_error();
+    return ok == 1;
+}
+/// Whether the CRL's issuer name is the certificate's subject name (the CA whose CRL it says it is).
+static inline int CXMLSec_crlNamesSubjectOf(X509_CRL *crl, X509 *ca) {
+    return X509_NAME_cmp(X509_CRL_get_issuer(crl), X509_get_subject_name(ca)) == 0;
+}
+
+/// A CRL from DER or PEM bytes (what a distribution point serves); NULL when it is neither.
+static inline X509_CRL *CXMLSec_crlFromBytes(const unsigned char *bytes, long length) {
+    const unsigned char *cursor = bytes;
+    X509_CRL *crl = d2i_X509_CRL(NULL, &cursor, length);
+    if (crl != NULL && cursor == bytes + length) return crl;
+    X509_CRL_free(crl);
+    ERR_clear_error();
+    BIO *bio = BIO_new_mem_buf(bytes, (int)length);
+    if (bio == NULL) return NULL;
+    crl = PEM_read_bio_X509_CRL(bio, NULL, NULL, NULL);
+    BIO_free(bio);
+    ERR_clear_error();
+    return crl;
+}
+
+/// The subject of a certificate as one line (/C=NL/O=…/CN=…) into `buffer`.
+static inline void CXMLSec_subjectLine(X509 *certificate, char *buffer, int size) {
+    X509_NAME_oneline(X509_get_subject_name(certificate), buffer, size);
+}
+
+/// Whether the certificate's certificatePolicies extension names `oid` (dotted text): 1 yes, 0 no, -1 no extension.
+static inline int CXMLSec_hasPolicy(X509 *certificate, const char *oid) {
+    int critical = 0;
+    CERTIFICATEPOLICIES *policies = X509_get_ext_d2i(certificate, NID_certificate_policies, &critical, NULL);
+    if (policies == NULL) { ERR_clear_error(); return -1; }
+    int found = 0;
+    char text[128];
+    for (int i = 0; i < sk_POLICYINFO_num(policies); i++) {
+        POLICYINFO *info = sk_POLICYINFO_value(policies, i);
+        if (OBJ_obj2txt(text, sizeof text, info->policyid, 1) > 0 && strcmp(text, oid) == 0) { found = 1; break; }
+    }
+    CERTIFICATEPOLICIES_free(policies);
+    return found;
+}
+
+/// Whether the certificate's extended key usage allows TLS server authentication (1), does not (0), or the
+/// certificate has no extended key usage (-1).
+static inline int CXMLSec_allowsTLSServer(X509 *certificate) {
+    if ((X509_get_extension_flags(certificate) & EXFLAG_XKUSAGE) == 0) return -1;
+    return (X509_get_extended_key_usage(certificate) & XKU_SSL_SERVER) != 0;
+}
+
 #endif

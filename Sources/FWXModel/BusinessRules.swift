@@ -67,6 +67,8 @@ public enum RuleID {
     public static let notEntitled = "FWX-N007"
     /// Exchange: query parameters are well-formed.
     public static let badRequest = "FWX-N008"
+    /// Exchange: the caller's certificate role (node or liaison) may do what it asks.
+    public static let callerRole = "FWX-N015"
 
     /// Every rule id with its severity and a one-line summary (the table in docs/rules.md is generated from it).
     public static let catalogue: [(id: String, severity: Severity, summary: String)] = [
@@ -107,6 +109,7 @@ public enum RuleID {
         (rateLimited, .error, "A peer makes no more requests per minute than the node allows it (HTTP 429)."),
         (notEntitled, .error, "A record is given only to a node among its recipients whose configuration allows its handling code."),
         (badRequest, .error, "A feed request's cursor is one the node returned (a non-negative integer) and its limit a positive integer; a limit above the node's maxFeedPage is reduced to it (HTTP 400)."),
+        (callerRole, .error, "Node certificates pull the feed, read records and search; liaison certificates submit their country's batches; unless the node's roles settings allow otherwise (HTTP 403)."),
         (netShareImplausible, .warning, "A net explosive quantity above 70% of the gross mass is implausible for fireworks (packaging weighs)."),
         (categoryDivisionUnusual, .warning, "The hazard division (given, or implied by the UN number) is unusual for the item's CE category."),
         (itemHSCodeNotExplosive, .warning, "An item's HS code is normally in heading 3601-3604 (explosives, fireworks)."),

@@ -17,10 +17,10 @@ public final class ExchangeNode: Sendable {
     public let publisher: FeedPublisher
     public let metrics: NodeMetrics
     public let logger: Logger
-    /// Per configured peer: the peer's CA (from its `ca` file) with every CRL of the trust store.
+    /// The trust store at run time: which CAs speak for which country, reloads, fetched CRLs, callers' checks.
+    public let trust: NodeTrust
+    /// Per configured peer: the peer's CA (in the trust store and its `ca` file) with every CRL of the trust store.
     let peerTrust: [String: TrustStore]
-    /// The trust store's CAs of the node's own country (for its liaisons).
-    let ownTrust: TrustStore
     let rateLimiter: RateLimiter
     /// Wakes the outbox when a batch to push was stored.
     let outboxWakeup = Wakeup()
@@ -34,15 +34,14 @@ public final class ExchangeNode: Sendable {
         logger[metadataKey: "node"] = "\(configuration.identity.country)"
         if let level = Logger.Level(rawValue: configuration.logLevel) { logger.logLevel = level }
         self.logger = logger
-        trustStore = try TrustStore(directory: configuration.trust.directory,
-                                    files: configuration.trust.certificates + configuration.trust.crls)
-        var peerTrust: [String: TrustStore] = [:]
-        for peer in configuration.peers {
-            peerTrust[peer.country] = TrustStore(certificates: try Certificate.load(pemFile: peer.caFile),
-                                                 sharingRevocationListsOf: trustStore)
-        }
-        self.peerTrust = peerTrust
-        ownTrust = trustStore.restricted(toCountry: configuration.identity.country)
+        let metrics = NodeMetrics()
+        let trust = try NodeTrust(configuration: configuration, logger: logger, metrics: metrics)
+        self.trust = trust
+        self.metrics = metrics
+        trustStore = trust.store
+        peerTrust = Dictionary(uniqueKeysWithValues: configuration.peers.compactMap { peer in
+            trust.callerAnchors(forCountry: peer.country).map { (peer.country, $0) }
+        })
         let identity = try SigningIdentity(keyFile: configuration.signing.key,
                                            certificateFile: configuration.signing.certificate)
         guard identity.certificate.country == configuration.identity.country else {
@@ -52,37 +51,23 @@ public final class ExchangeNode: Sendable {
         }
         let signer = DocumentSigner(identity: identity)
         self.store = try store ?? SQLiteNodeStore(path: configuration.store.sqlitePath)
-        intake = BatchIntake(node: configuration.identity, store: self.store, trustStore: trustStore, signer: signer,
-                             maxRecordsPerBatch: configuration.limits.maxRecordsPerBatch)
+        var intake = BatchIntake(node: configuration.identity, store: self.store, trustStore: trustStore, signer: signer,
+                                 maxRecordsPerBatch: configuration.limits.maxRecordsPerBatch)
+        // A batch's signer must chain to a CA of its sender country, the binding TLS uses for callers.
+        intake.checker.verifier.anchorsForCountry = { trust.signerAnchors(forCountry: $0) }
+        self.intake = intake
         publisher = FeedPublisher(node: configuration.identity, signer: signer)
-        metrics = NodeMetrics()
         rateLimiter = RateLimiter(perMinute: configuration.limits.requestsPerMinutePerPeer)
     }
 
-    /// Reads the CRLs of the trust folder and files again (``RevocationReloadService`` does every
-    /// `trust.reloadCRLsEverySeconds`); true when they changed. On a read error the lists in force stay.
+    /// Reads the CA certificates and CRLs of the trust folder and files again (``RevocationReloadService`` does every
+    /// `trust.reloadCRLsEverySeconds`); true when they changed. On a read error everything in force stays.
     @discardableResult
-    public func reloadRevocationLists() -> Bool {
-        let trust = configuration.trust
-        do {
-            let changed = try trustStore.reloadRevocationLists(directory: trust.directory,
-                                                               files: trust.certificates + trust.crls)
-            if changed {
-                logger.notice("CRLs reloaded", metadata: ["crls": "\(trustStore.revocationLists.count)"])
-            }
-            return changed
-        } catch {
-            logger.error("CRLs could not be read again; the lists in force stay", metadata: ["reason": "\(error)"])
-            return false
-        }
-    }
+    public func reloadRevocationLists() -> Bool { trust.reload() }
 
     /// The trust anchors a caller of `country` must chain to: a peer's configured CA, or for the node's own
     /// country its own CAs in the trust store. Nil for a country that is neither.
-    func anchors(forCountry country: String) -> TrustStore? {
-        if country == configuration.identity.country { return ownTrust.certificates.isEmpty ? nil : ownTrust }
-        return peerTrust[country]
-    }
+    func anchors(forCountry country: String) -> TrustStore? { trust.callerAnchors(forCountry: country) }
 
     /// The peers an accepted batch from our own liaisons goes to at once: pushing peers among its recipients whose
     /// handling codes cover every record (a peer that may not receive all of them pulls what it may see instead).

@@ -21,16 +21,18 @@ struct ConfigurationReader {
     /// The keys of each section; `""` is the top level, `peers[]` each peer. The single list of keys the loader
     /// accepts (``NodeConfiguration/knownKeys`` is made from it).
     static let sections: [(String, [String])] = [
-        ("", ["node", "listen", "tls", "signing", "trust", "store", "limits", "outbox", "log", "peers"]),
+        ("", ["node", "listen", "tls", "signing", "trust", "store", "limits", "outbox", "log", "roles", "peers"]),
         ("node", ["country", "agency", "baseURL"]),
         ("listen", ["host", "port"]),
         ("tls", ["certificate", "key"]),
         ("signing", ["certificate", "key"]),
-        ("trust", ["directory", "certificates", "crls", "reloadCRLsEverySeconds"]),
+        ("trust", ["directory", "certificates", "crls", "reloadCRLsEverySeconds", "revocation", "staleCRL",
+                   "fetchCRLsEverySeconds"]),
         ("store", ["sqlite"]),
         ("limits", ["maxBodyBytes", "maxRecordsPerBatch", "requestsPerMinutePerPeer", "maxFeedPage"]),
         ("outbox", ["maxAttempts", "initialBackoffSeconds", "maxBackoffSeconds"]),
         ("log", ["level"]),
+        ("roles", ["liaisonsMayPull", "nodesMaySubmit"]),
         ("peers[]", ["country", "baseURL", "ca", "pinnedPublicKey", "push", "pullEverySeconds", "handlingCodes"]),
     ]
 
@@ -49,6 +51,7 @@ struct ConfigurationReader {
         static let maxBackoffSeconds = 0.001...86_400
         static let pullEverySeconds = 0.001...86_400
         static let reloadCRLsEverySeconds = 0.001...86_400
+        static let fetchCRLsEverySeconds = 0.001...86_400
     }
 
     /// The file as given, for messages.
@@ -127,6 +130,26 @@ struct ConfigurationReader {
                let value = seconds(entry, in: Bounds.reloadCRLsEverySeconds) {
                 trust.reloadCRLsEverySeconds = value
             }
+            if let entry = optional(section, "revocation"), let text = text(entry) {
+                if let value = RevocationRequirement(rawValue: text) {
+                    trust.revocation = value
+                } else {
+                    problem(.invalidValue, entry.path, entry.mark,
+                            "'\(text)' is not a revocation setting; use require (every CA needs a CRL, the default) or allow-missing")
+                }
+            }
+            if let entry = optional(section, "staleCRL"), let text = text(entry) {
+                if let value = StaleCRLHandling(rawValue: text) {
+                    trust.staleCRL = value
+                } else {
+                    problem(.invalidValue, entry.path, entry.mark,
+                            "'\(text)' is not a stale-CRL setting; use refuse (the default) or warn")
+                }
+            }
+            if let entry = optional(section, "fetchCRLsEverySeconds"),
+               let value = seconds(entry, in: Bounds.fetchCRLsEverySeconds) {
+                trust.fetchCRLsEverySeconds = value
+            }
             if optional(section, "directory") == nil && optional(section, "certificates").map({ isEmptyList($0.value) }) ?? true
                 && section.suggested.isDisjoint(with: ["directory", "certificates"]) {
                 problem(.missingKey, section.path, section.mark,
@@ -193,13 +216,20 @@ struct ConfigurationReader {
             }
         }
 
+        // roles
+        var roles = RoleSettings()
+        if let section = optionalSection(top, "roles") {
+            if let entry = optional(section, "liaisonsMayPull"), let value = boolean(entry) { roles.liaisonsMayPull = value }
+            if let entry = optional(section, "nodesMaySubmit"), let value = boolean(entry) { roles.nodesMaySubmit = value }
+        }
+
         // peers
         let peers = self.peers(top, nodeCountry: identity.country)
 
         guard problems.isEmpty else { return nil }
         return NodeConfiguration(identity: identity, baseURL: baseURL, listen: listen, tls: tls, signing: signing,
                                  trust: trust, store: store, limits: limits, outbox: outbox, logLevel: logLevel,
-                                 peers: peers)
+                                 roles: roles, peers: peers)
     }
 
     private mutating func credentials(_ top: Section, _ name: String) -> CredentialFiles {

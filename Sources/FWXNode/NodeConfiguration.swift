@@ -30,6 +30,8 @@ public struct NodeConfiguration: Sendable {
     public var outbox: OutboxSettings
     /// The log level: `trace`, `debug`, `info`, `notice`, `warning`, `error` or `critical` (swift-log's names).
     public var logLevel: String
+    /// Which certificate roles (node, liaison) may do what.
+    public var roles: RoleSettings
     /// The partner nodes, in the order of the file.
     public var peers: [PeerConfiguration]
     /// The absolute path of the configuration file this was read from (empty when built in code).
@@ -38,8 +40,8 @@ public struct NodeConfiguration: Sendable {
     /// A configuration built in code. Nothing is checked; ``load(path:)`` checks everything.
     public init(identity: NodeIdentity, baseURL: String, listen: ListenAddress, tls: CredentialFiles,
                 signing: CredentialFiles, trust: TrustSettings, store: StoreSettings, limits: NodeLimits = NodeLimits(),
-                outbox: OutboxSettings = OutboxSettings(), logLevel: String = "info", peers: [PeerConfiguration] = [],
-                configurationFile: String = "") {
+                outbox: OutboxSettings = OutboxSettings(), logLevel: String = "info", roles: RoleSettings = RoleSettings(),
+                peers: [PeerConfiguration] = [], configurationFile: String = "") {
         self.identity = identity
         self.baseURL = baseURL
         self.listen = listen
@@ -50,6 +52,7 @@ public struct NodeConfiguration: Sendable {
         self.limits = limits
         self.outbox = outbox
         self.logLevel = logLevel
+        self.roles = roles
         self.peers = peers
         self.configurationFile = configurationFile
     }
@@ -141,17 +144,58 @@ public struct TrustSettings: Sendable, Hashable {
     public var certificates: [String]
     /// CRL files (PEM).
     public var crls: [String]
-    /// How often the running node reads the CRLs (of the folder and `crls`) again, so that a revocation takes
-    /// effect without a restart. CA certificates are read at start-up only.
+    /// How often the running node reads the CA certificates and CRLs (of the folder, `certificates` and `crls`)
+    /// again, so that a revocation, a partner CA added or a CA removed takes effect without a restart.
     public var reloadCRLsEverySeconds: Double
+    /// Whether every trusted CA must have a CRL (`require`, the default: the node does not start without, and
+    /// certificates of a CA without one are refused) or may have none (`allow-missing`).
+    public var revocation: RevocationRequirement
+    /// What a CRL past its nextUpdate does: `refuse` (default) the certificates of its CA, or `warn` and keep it.
+    public var staleCRL: StaleCRLHandling
+    /// How often the node fetches CRLs from the distribution points named by its CAs and by its callers'
+    /// certificates; nil = never.
+    public var fetchCRLsEverySeconds: Double?
 
     /// Trust settings; at least a directory or one certificate is needed for a node to trust anybody.
     public init(directory: String? = nil, certificates: [String] = [], crls: [String] = [],
-                reloadCRLsEverySeconds: Double = 300) {
+                reloadCRLsEverySeconds: Double = 300, revocation: RevocationRequirement = .require,
+                staleCRL: StaleCRLHandling = .refuse, fetchCRLsEverySeconds: Double? = 3600) {
         self.directory = directory
         self.certificates = certificates
         self.crls = crls
         self.reloadCRLsEverySeconds = reloadCRLsEverySeconds
+        self.revocation = revocation
+        self.staleCRL = staleCRL
+        self.fetchCRLsEverySeconds = fetchCRLsEverySeconds
+    }
+}
+
+/// `trust.revocation`: whether a trusted CA without a CRL is an error.
+public enum RevocationRequirement: String, Sendable, Hashable {
+    /// Every CA needs a CRL: the node does not start without; certificates of a CA without one are refused.
+    case require
+    /// A CA may have no CRL; its certificates are then not checked for revocation.
+    case allowMissing = "allow-missing"
+}
+
+/// `trust.staleCRL`: what a CRL past its nextUpdate does.
+public enum StaleCRLHandling: String, Sendable, Hashable {
+    /// The certificates of its CA are refused until a current CRL is in place.
+    case refuse
+    /// It stays in force, with a warning in the log, the `fwx_crls_stale` metric and an audit entry.
+    case warn
+}
+
+/// `roles`: what node certificates and liaison certificates may do (docs/node.md, "Certificate roles").
+public struct RoleSettings: Sendable, Hashable {
+    /// Liaison certificates may pull the feed, read single records and search (default false: 403).
+    public var liaisonsMayPull: Bool
+    /// Node certificates of the node's own country may submit batches (default false: 403).
+    public var nodesMaySubmit: Bool
+
+    public init(liaisonsMayPull: Bool = false, nodesMaySubmit: Bool = false) {
+        self.liaisonsMayPull = liaisonsMayPull
+        self.nodesMaySubmit = nodesMaySubmit
     }
 }
 

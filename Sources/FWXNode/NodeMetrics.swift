@@ -37,6 +37,17 @@ public final class NodeMetrics: Sendable {
         registry.makeCounter(name: "fwx_refusals_total", labels: [("reason", reason)]).increment()
     }
 
+    /// A CRL download from a distribution point, by result (`accepted`, `not-newer`, `untrusted`, `unreadable`,
+    /// `failed`, `timed-out`).
+    func crlFetch(_ result: String) {
+        registry.makeCounter(name: "fwx_crl_fetches_total", labels: [("result", result)]).increment()
+    }
+
+    /// How many CRLs in force are past their nextUpdate.
+    func staleCRLs(_ count: Int) {
+        registry.makeGauge(name: "fwx_crls_stale", labels: []).set(Double(count))
+    }
+
     /// A failed push or pull attempt towards a peer.
     func syncFailure(peer: String, direction: String) {
         registry.makeCounter(name: "fwx_sync_failures_total", labels: [("peer", peer), ("direction", direction)])

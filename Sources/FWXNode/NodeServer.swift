@@ -66,14 +66,7 @@ public struct NodeServer: Sendable {
         let chain = certificates.compactMap { try? $0.toDERBytes() }.compactMap { Certificate(der: $0) }
         guard let leaf = chain.first else { return .failed }
         let country = leaf.country ?? "??"
-        let problem: PeerCertificateProblem?
-        if let anchors = node.anchors(forCountry: country) {
-            problem = anchors.checkPeer(chain, country: country)
-        } else {
-            problem = PeerCertificateProblem(rule: RuleID.callerCertificate,
-                message: "client certificate \(leaf.commonName ?? "?") is for \(country), which is not a configured peer")
-        }
-        guard let problem else { return .certificateVerified }
+        guard let problem = node.trust.checkCaller(chain) else { return .certificateVerified }
         node.metrics.refusal(RuleID.callerCertificate)
         node.logger.warning("TLS client refused", metadata: ["caller": "\(country)", "reason": "\(problem.message)"])
         try? await node.store.appendAudit(AuditEntry(callerCountry: country, callerFingerprint: leaf.fingerprint,
@@ -104,7 +97,9 @@ struct Routes: Sendable {
               let parsed = Certificate(der: try certificate.toDERBytes()), let country = parsed.country else {
             throw HTTPError(.unauthorized, message: "a client certificate naming a country is required")
         }
-        return CallerIdentity(country: country, fingerprint: parsed.fingerprint)
+        let caller = CallerIdentity(country: country, fingerprint: parsed.fingerprint)
+        try await recheck(parsed, as: caller)
+        return caller
     }
 
     /// Refuses a caller over its request budget (429), audited.
@@ -129,6 +124,7 @@ struct Routes: Sendable {
     func submitBatch(_ request: Request, _ context: NodeRequestContext) async throws -> Response {
         let caller = try await caller(context)
         if let refused = try await checkRate(caller, target: "/v1/batches") { return refused }
+        if let refused = try await refuseRole(caller, context, for: .submit, target: "/v1/batches") { return refused }
         let limit = node.configuration.limits.maxBodyBytes
         let body: ByteBuffer
         do {
@@ -191,6 +187,7 @@ struct Routes: Sendable {
     func feed(_ request: Request, _ context: NodeRequestContext) async throws -> Response {
         let caller = try await caller(context)
         if let refused = try await checkRate(caller, target: "/v1/feed") { return refused }
+        if let refused = try await refuseRole(caller, context, for: .pull, target: "/v1/feed") { return refused }
         guard let peer = node.configuration.peer(country: caller.country) else {
             try await audit(caller, "refusal", "/v1/feed", "403 \(RuleID.notEntitled)", "not a configured peer")
             node.metrics.refusal(RuleID.notEntitled)
@@ -228,6 +225,7 @@ struct Routes: Sendable {
     func record(_ request: Request, _ context: NodeRequestContext) async throws -> Response {
         let caller = try await caller(context)
         if let refused = try await checkRate(caller, target: "/v1/records") { return refused }
+        if let refused = try await refuseRole(caller, context, for: .pull, target: "/v1/records") { return refused }
         let id = context.parameters.get("id") ?? ""
         let peer = node.configuration.peer(country: caller.country)
         var entry: FeedEntry?
@@ -257,6 +255,7 @@ struct Routes: Sendable {
     func search(_ request: Request, _ context: NodeRequestContext) async throws -> Response {
         let caller = try await caller(context)
         if let refused = try await checkRate(caller, target: "/v1/search") { return refused }
+        if let refused = try await refuseRole(caller, context, for: .pull, target: "/v1/search") { return refused }
         let parameters = request.uri.queryParameters
         let asked = ["container", "plate", "registration", "vat"].compactMap { name in
             parameters[Substring(name)].map { (name, String($0)) }

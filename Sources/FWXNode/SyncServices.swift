@@ -183,32 +183,6 @@ public struct PullService: Service {
     }
 }
 
-/// Reads the trust store's CRLs again every `trust.reloadCRLsEverySeconds`, so that a revocation published while
-/// the node runs refuses that certificate from the next TLS handshake and signature check on (connections already
-/// open keep their checked identity). A CRL file that cannot be read leaves the lists in force as they were.
-public struct RevocationReloadService: Service {
-    let node: ExchangeNode
-
-    public init(node: ExchangeNode) { self.node = node }
-
-    public func run() async throws {
-        let stopping = StopFlag()
-        let wakeup = Wakeup()
-        let interval = node.configuration.trust.reloadCRLsEverySeconds
-        await withGracefulShutdownHandler {
-            // Also ends on cancellation (a service group whose server could not start cancels the others).
-            while !stopping.isSet && !Task.isCancelled {
-                await wakeup.wait(seconds: interval)
-                if stopping.isSet || Task.isCancelled { break }
-                node.reloadRevocationLists()
-            }
-        } onGracefulShutdown: {
-            stopping.stop()
-            wakeup.signal()
-        }
-    }
-}
-
 /// Checks a feed page from a peer: signature by that peer's node (chaining to the peer's CA), sender = peer,
 /// content valid. Links to records outside the page (FWX-R010) are expected in a cut of a record stream.
 public struct FeedPageCheck: Sendable {

@@ -42,6 +42,11 @@ public struct SignatureVerifier: Sendable {
     public var computesDigest = false
     /// How the digest and signature value are checked once the form is accepted (see ``SignatureComputation``).
     public var computation = SignatureComputation.direct
+    /// The CAs that speak for a country: the signer of a document must chain to one of those of its sender
+    /// country (FWX-G007), the binding TLS uses for callers. Nil: the trust store's CAs for that country
+    /// (``TrustStore/restricted(toCountry:)``: subject C, or the trust folder's country mapping). A node sets
+    /// its own (a peer's configured CA, its own country's CAs).
+    public var anchorsForCountry: (@Sendable (String) -> TrustStore?)?
 
     public init(trustStore: TrustStore, countryByFingerprint: [String: String] = [:], now: Double? = nil) {
         self.trustStore = trustStore
@@ -138,6 +143,9 @@ public struct SignatureVerifier: Sendable {
             add(RuleID.signerCountry,
                 "signed by a certificate of \(signerCountry ?? "no country"), but the document says it comes from \(sender)",
                 keyInfo)
+        } else if let sender, validity == 0, chainError == 0,
+                  let problem = countryBindingProblem(signer, chain: certificates, sender: sender, at: moment) {
+            add(RuleID.signerCountry, problem, keyInfo)
         }
 
         let direct = computation == .direct && !form.hasAlgorithmParameters
@@ -156,6 +164,29 @@ public struct SignatureVerifier: Sendable {
             : try Self.verifyWithXMLSecDSig(signature, with: signer)
         if let problem { add(RuleID.signatureInvalid, problem, signature) }
         return report
+    }
+
+    /// Nil when the signer (already known to chain to the trust store) chains to a CA that speaks for `sender`;
+    /// else why not, naming the CA it chains to.
+    func countryBindingProblem(_ signer: Certificate, chain: [Certificate], sender: String, at moment: Double) -> String? {
+        let intermediates = chain.filter { $0 !== signer }
+        let anchors = anchorsForCountry.map { $0(sender) } ?? trustStore.restricted(toCountry: sender)
+        if let anchors, !anchors.certificates.isEmpty,
+           anchors.verify(signer, intermediates: intermediates, at: moment) == 0 {
+            return nil
+        }
+        // The CA the chain ends at: the store's CA that issued the top of the presented chain.
+        var top = signer
+        for _ in 0..<8 {
+            guard let next = intermediates.first(where: { $0 !== top && $0.issued(top) && !top.issued($0) }) else { break }
+            top = next
+        }
+        let authority = trustStore.certificates.first { $0.issued(top) }
+        let speaksFor = authority.map { trustStore.countries(ofAuthority: $0) } ?? []
+        let name = authority.map { "\($0.subjectName) (sha256 \($0.fingerprint.prefix(16))…)" } ?? "a CA of the trust store"
+        return "signer certificate \(signer.commonName ?? "?") chains to \(name), which speaks for "
+            + "\(speaksFor.isEmpty ? "no country" : speaksFor.joined(separator: ", ")), not for the sender country \(sender); "
+            + "a signer must chain to a CA configured for its sender country"
     }
 
     /// The parts of an accepted signature that the checks use.
