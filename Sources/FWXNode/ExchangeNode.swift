@@ -22,6 +22,10 @@ public final class ExchangeNode: Sendable {
     /// The trust store's CAs of the node's own country (for its liaisons).
     let ownTrust: TrustStore
     let rateLimiter: RateLimiter
+    /// Batches in flight and the memory they may take (`limits.maxConcurrentBatches`, `limits.memoryBudgetBytes`).
+    let admission: AdmissionControl
+    /// The audit table's writer: durable entries, and refusals counted per window.
+    public let auditTrail: AuditTrail
     /// Wakes the outbox when a batch to push was stored.
     let outboxWakeup = Wakeup()
 
@@ -57,6 +61,10 @@ public final class ExchangeNode: Sendable {
         publisher = FeedPublisher(node: configuration.identity, signer: signer)
         metrics = NodeMetrics()
         rateLimiter = RateLimiter(perMinute: configuration.limits.requestsPerMinutePerPeer)
+        admission = AdmissionControl(budgetBytes: configuration.limits.memoryBudgetBytes,
+                                     maxBatches: configuration.limits.maxConcurrentBatches)
+        auditTrail = AuditTrail(store: self.store, metrics: metrics, logger: logger,
+                                windowSeconds: configuration.audit.refusalWindowSeconds)
     }
 
     /// Reads the CRLs of the trust folder and files again (``RevocationReloadService`` does every
