@@ -67,6 +67,8 @@ public enum RuleID {
     public static let notEntitled = "FWX-N007"
     /// Exchange: query parameters are well-formed.
     public static let badRequest = "FWX-N008"
+    /// Exchange: the node has room (memory budget, batches in flight) for the batch now.
+    public static let nodeBusy = "FWX-N009"
     /// Exchange: the caller's certificate role (node or liaison) may do what it asks.
     public static let callerRole = "FWX-N015"
 
@@ -108,7 +110,8 @@ public enum RuleID {
         (callerCertificate, .error, "The caller's TLS client certificate chains to a trusted CA, is within its validity period and is not revoked."),
         (rateLimited, .error, "A peer makes no more requests per minute than the node allows it (HTTP 429)."),
         (notEntitled, .error, "A record is given only to a node among its recipients whose configuration allows its handling code."),
-        (badRequest, .error, "A feed request's cursor is one the node returned (a non-negative integer) and its limit a positive integer; a limit above the node's maxFeedPage is reduced to it (HTTP 400)."),
+        (badRequest, .error, "A request is one the node knows (HTTP 404 otherwise), a batch is sent as XML (Content-Type application/xml, text/xml or +xml; HTTP 415 otherwise), and a feed request's cursor is one the node returned (a non-negative integer) and its limit a positive integer (HTTP 400); a limit above the node's maxFeedPage is reduced to it."),
+        (nodeBusy, .error, "A batch is taken in only when the node has room for it (memory budget, batches in flight); otherwise HTTP 503 with Retry-After, before the body is read."),
         (callerRole, .error, "Node certificates pull the feed, read records and search; liaison certificates submit their country's batches; unless the node's roles settings allow otherwise (HTTP 403)."),
         (netShareImplausible, .warning, "A net explosive quantity above 70% of the gross mass is implausible for fireworks (packaging weighs)."),
         (categoryDivisionUnusual, .warning, "The hazard division (given, or implied by the UN number) is unusual for the item's CE category."),

@@ -22,6 +22,10 @@ public final class ExchangeNode: Sendable {
     /// Per configured peer: the peer's CA (in the trust store and its `ca` file) with every CRL of the trust store.
     let peerTrust: [String: TrustStore]
     let rateLimiter: RateLimiter
+    /// Batches in flight and the memory they may take (`limits.maxConcurrentBatches`, `limits.memoryBudgetBytes`).
+    let admission: AdmissionControl
+    /// The audit table's writer: durable entries, and refusals counted per window.
+    public let auditTrail: AuditTrail
     /// Wakes the outbox when a batch to push was stored.
     let outboxWakeup = Wakeup()
 
@@ -58,6 +62,10 @@ public final class ExchangeNode: Sendable {
         self.intake = intake
         publisher = FeedPublisher(node: configuration.identity, signer: signer)
         rateLimiter = RateLimiter(perMinute: configuration.limits.requestsPerMinutePerPeer)
+        admission = AdmissionControl(budgetBytes: configuration.limits.memoryBudgetBytes,
+                                     maxBatches: configuration.limits.maxConcurrentBatches)
+        auditTrail = AuditTrail(store: self.store, metrics: metrics, logger: logger,
+                                windowSeconds: configuration.audit.refusalWindowSeconds)
     }
 
     /// Reads the CA certificates and CRLs of the trust folder and files again (``RevocationReloadService`` does every

@@ -21,7 +21,8 @@ struct ConfigurationReader {
     /// The keys of each section; `""` is the top level, `peers[]` each peer. The single list of keys the loader
     /// accepts (``NodeConfiguration/knownKeys`` is made from it).
     static let sections: [(String, [String])] = [
-        ("", ["node", "listen", "tls", "signing", "trust", "store", "limits", "outbox", "log", "roles", "peers"]),
+        ("", ["node", "listen", "tls", "signing", "trust", "store", "limits", "outbox", "connections", "audit", "log",
+              "roles", "peers"]),
         ("node", ["country", "agency", "baseURL"]),
         ("listen", ["host", "port"]),
         ("tls", ["certificate", "key"]),
@@ -29,8 +30,12 @@ struct ConfigurationReader {
         ("trust", ["directory", "certificates", "crls", "reloadCRLsEverySeconds", "revocation", "staleCRL",
                    "fetchCRLsEverySeconds"]),
         ("store", ["sqlite"]),
-        ("limits", ["maxBodyBytes", "maxRecordsPerBatch", "requestsPerMinutePerPeer", "maxFeedPage"]),
+        ("limits", ["maxBodyBytes", "maxRecordsPerBatch", "requestsPerMinutePerPeer", "maxFeedPage",
+                    "maxConcurrentBatches", "memoryBudgetBytes", "blockingThreads"]),
         ("outbox", ["maxAttempts", "initialBackoffSeconds", "maxBackoffSeconds"]),
+        ("connections", ["handshakeTimeoutSeconds", "headerTimeoutSeconds", "bodyTimeoutSeconds", "idleTimeoutSeconds",
+                         "maxPerClientAddress"]),
+        ("audit", ["refusalWindowSeconds"]),
         ("log", ["level"]),
         ("roles", ["liaisonsMayPull", "nodesMaySubmit"]),
         ("peers[]", ["country", "baseURL", "ca", "pinnedPublicKey", "push", "pullEverySeconds", "handlingCodes"]),
@@ -52,6 +57,12 @@ struct ConfigurationReader {
         static let pullEverySeconds = 0.001...86_400
         static let reloadCRLsEverySeconds = 0.001...86_400
         static let fetchCRLsEverySeconds = 0.001...86_400
+        static let maxConcurrentBatches = 1...4096
+        static let memoryBudgetBytes = 16_777_216...1_099_511_627_776
+        static let blockingThreads = 1...1024
+        static let connectionTimeoutSeconds = 0.001...86_400
+        static let maxPerClientAddress = 1...1_000_000
+        static let refusalWindowSeconds = 0.001...3600
     }
 
     /// The file as given, for messages.
@@ -183,6 +194,42 @@ struct ConfigurationReader {
             if let entry = optional(section, "maxFeedPage"), let value = integer(entry, in: Bounds.maxFeedPage) {
                 limits.maxFeedPage = value
             }
+            if let entry = optional(section, "maxConcurrentBatches"),
+               let value = integer(entry, in: Bounds.maxConcurrentBatches) {
+                limits.maxConcurrentBatches = value
+            }
+            if let entry = optional(section, "memoryBudgetBytes"), let value = integer(entry, in: Bounds.memoryBudgetBytes,
+                                                                                      hint: "at least 16 MiB") {
+                limits.memoryBudgetBytes = value
+            }
+            if let entry = optional(section, "blockingThreads"), let value = integer(entry, in: Bounds.blockingThreads) {
+                limits.blockingThreads = value
+            }
+        }
+
+        // connections
+        var connections = ConnectionSettings()
+        if let section = optionalSection(top, "connections") {
+            let timeouts: [(String, WritableKeyPath<ConnectionSettings, Double>)] = [
+                ("handshakeTimeoutSeconds", \.handshakeTimeoutSeconds), ("headerTimeoutSeconds", \.headerTimeoutSeconds),
+                ("bodyTimeoutSeconds", \.bodyTimeoutSeconds), ("idleTimeoutSeconds", \.idleTimeoutSeconds),
+            ]
+            for (key, path) in timeouts {
+                if let entry = optional(section, key), let value = seconds(entry, in: Bounds.connectionTimeoutSeconds) {
+                    connections[keyPath: path] = value
+                }
+            }
+            if let entry = optional(section, "maxPerClientAddress"),
+               let value = integer(entry, in: Bounds.maxPerClientAddress) {
+                connections.maxPerClientAddress = value
+            }
+        }
+
+        // audit
+        var audit = AuditSettings()
+        if let section = optionalSection(top, "audit"), let entry = optional(section, "refusalWindowSeconds"),
+           let value = seconds(entry, in: Bounds.refusalWindowSeconds) {
+            audit.refusalWindowSeconds = value
         }
 
         // outbox
@@ -228,8 +275,8 @@ struct ConfigurationReader {
 
         guard problems.isEmpty else { return nil }
         return NodeConfiguration(identity: identity, baseURL: baseURL, listen: listen, tls: tls, signing: signing,
-                                 trust: trust, store: store, limits: limits, outbox: outbox, logLevel: logLevel,
-                                 roles: roles, peers: peers)
+                                 trust: trust, store: store, limits: limits, outbox: outbox, connections: connections,
+                                 audit: audit, logLevel: logLevel, roles: roles, peers: peers)
     }
 
     private mutating func credentials(_ top: Section, _ name: String) -> CredentialFiles {

@@ -28,6 +28,10 @@ public struct NodeConfiguration: Sendable {
     public var limits: NodeLimits
     /// How deliveries to peers are retried.
     public var outbox: OutboxSettings
+    /// Timeouts and limits of connections.
+    public var connections: ConnectionSettings
+    /// How refusals are audited.
+    public var audit: AuditSettings
     /// The log level: `trace`, `debug`, `info`, `notice`, `warning`, `error` or `critical` (swift-log's names).
     public var logLevel: String
     /// Which certificate roles (node, liaison) may do what.
@@ -40,7 +44,8 @@ public struct NodeConfiguration: Sendable {
     /// A configuration built in code. Nothing is checked; ``load(path:)`` checks everything.
     public init(identity: NodeIdentity, baseURL: String, listen: ListenAddress, tls: CredentialFiles,
                 signing: CredentialFiles, trust: TrustSettings, store: StoreSettings, limits: NodeLimits = NodeLimits(),
-                outbox: OutboxSettings = OutboxSettings(), logLevel: String = "info", roles: RoleSettings = RoleSettings(),
+                outbox: OutboxSettings = OutboxSettings(), connections: ConnectionSettings = ConnectionSettings(),
+                audit: AuditSettings = AuditSettings(), logLevel: String = "info", roles: RoleSettings = RoleSettings(),
                 peers: [PeerConfiguration] = [], configurationFile: String = "") {
         self.identity = identity
         self.baseURL = baseURL
@@ -51,6 +56,8 @@ public struct NodeConfiguration: Sendable {
         self.store = store
         self.limits = limits
         self.outbox = outbox
+        self.connections = connections
+        self.audit = audit
         self.logLevel = logLevel
         self.roles = roles
         self.peers = peers
@@ -218,7 +225,8 @@ public struct StoreSettings: Sendable, Hashable {
     }
 }
 
-/// Limits that protect the node from oversized or too frequent requests.
+/// Limits that protect the node from oversized or too frequent requests, and from more work at once than it has
+/// memory and cores for.
 public struct NodeLimits: Sendable, Hashable {
     /// Largest request body accepted, in bytes (default 32 MiB).
     public var maxBodyBytes: Int
@@ -228,14 +236,107 @@ public struct NodeLimits: Sendable, Hashable {
     public var requestsPerMinutePerPeer: Int
     /// Largest `limit` a feed request may ask for (default 1000).
     public var maxFeedPage: Int
+    /// Batches read and checked at once; more are answered 503 (default: one per core, at least 2).
+    public var maxConcurrentBatches: Int
+    /// Memory the batches in flight may take, estimated from their body sizes; a batch that does not fit is
+    /// answered 503 before its body is read (default: 256 MiB per core, at most an eighth of physical memory,
+    /// at least 256 MiB).
+    public var memoryBudgetBytes: Int
+    /// Threads for blocking work (XML, signatures); more work waits for one (default: one per core, at least 2).
+    public var blockingThreads: Int
 
-    /// Limits, with FWX's defaults for those not given.
+    /// Limits, with FWX's defaults (some derived from this machine, ``MachineDefaults``) for those not given.
     public init(maxBodyBytes: Int = 33_554_432, maxRecordsPerBatch: Int = 10_000, requestsPerMinutePerPeer: Int = 600,
-                maxFeedPage: Int = 1000) {
+                maxFeedPage: Int = 1000, maxConcurrentBatches: Int = MachineDefaults.current.maxConcurrentBatches,
+                memoryBudgetBytes: Int = MachineDefaults.current.memoryBudgetBytes,
+                blockingThreads: Int = MachineDefaults.current.blockingThreads) {
         self.maxBodyBytes = maxBodyBytes
         self.maxRecordsPerBatch = maxRecordsPerBatch
         self.requestsPerMinutePerPeer = requestsPerMinutePerPeer
         self.maxFeedPage = maxFeedPage
+        self.maxConcurrentBatches = maxConcurrentBatches
+        self.memoryBudgetBytes = memoryBudgetBytes
+        self.blockingThreads = blockingThreads
+    }
+
+    /// The defaults of the limits that depend on the machine: its cores and its memory (physical, or the cgroup's
+    /// limit when that is lower, as in a container).
+    public struct MachineDefaults: Sendable, Hashable {
+        /// Cores the process may use.
+        public var cores: Int
+        /// Bytes of memory the process may use.
+        public var memoryBytes: UInt64
+
+        /// Defaults for a machine of `cores` and `memoryBytes`.
+        public init(cores: Int, memoryBytes: UInt64) {
+            self.cores = max(1, cores)
+            self.memoryBytes = memoryBytes
+        }
+
+        /// This machine.
+        public static let current = MachineDefaults(cores: ProcessInfo.processInfo.activeProcessorCount,
+                                                    memoryBytes: availableMemory())
+
+        /// One batch per core (checking is CPU-bound), at least 2.
+        public var maxConcurrentBatches: Int { max(2, cores) }
+        /// One thread per core, at least 2.
+        public var blockingThreads: Int { max(2, cores) }
+        /// 256 MiB per core (about one batch of 10 000 records), at most an eighth of the memory, at least 256 MiB.
+        public var memoryBudgetBytes: Int {
+            let perCore = cores * (256 << 20)
+            let eighth = Int(min(memoryBytes / 8, UInt64(Int.max)))
+            return max(256 << 20, min(perCore, eighth))
+        }
+
+        private static func availableMemory() -> UInt64 {
+            let physical = ProcessInfo.processInfo.physicalMemory
+            for file in ["/sys/fs/cgroup/memory.max", "/sys/fs/cgroup/memory/memory.limit_in_bytes"] {
+                if let text = try? String(contentsOfFile: file, encoding: .utf8),
+                   let limit = UInt64(text.trimmingCharacters(in: .whitespacesAndNewlines)), limit > 0 {
+                    return min(physical, limit)
+                }
+            }
+            return physical
+        }
+    }
+}
+
+/// Limits on connections, against clients that open connections and hold them: time allowed for the TLS handshake,
+/// for a request's header and body, and between requests on a kept-alive connection; connections per client
+/// address.
+public struct ConnectionSettings: Sendable, Hashable {
+    /// Seconds from accepting a connection to the end of its TLS handshake (default 10).
+    public var handshakeTimeoutSeconds: Double
+    /// Seconds from a request's first byte to the end of its header (default 10).
+    public var headerTimeoutSeconds: Double
+    /// Seconds from the end of a request's header to the end of its body (default 300).
+    public var bodyTimeoutSeconds: Double
+    /// Seconds a kept-alive connection may wait for its next request (default 60).
+    public var idleTimeoutSeconds: Double
+    /// Connections one client address may hold open at once; more are closed at once (default 64).
+    public var maxPerClientAddress: Int
+
+    /// Connection limits, with FWX's defaults for those not given.
+    public init(handshakeTimeoutSeconds: Double = 10, headerTimeoutSeconds: Double = 10,
+                bodyTimeoutSeconds: Double = 300, idleTimeoutSeconds: Double = 60, maxPerClientAddress: Int = 64) {
+        self.handshakeTimeoutSeconds = handshakeTimeoutSeconds
+        self.headerTimeoutSeconds = headerTimeoutSeconds
+        self.bodyTimeoutSeconds = bodyTimeoutSeconds
+        self.idleTimeoutSeconds = idleTimeoutSeconds
+        self.maxPerClientAddress = maxPerClientAddress
+    }
+}
+
+/// How the audit trail keeps refusals that anyone who can reach the port can cause (refused handshakes, connections
+/// over the limit, 503 answers): counted per (certificate fingerprint or client address, reason) and written as one
+/// entry per window, saying how many.
+public struct AuditSettings: Sendable, Hashable {
+    /// Seconds over which such refusals are counted before one entry is written (default 2).
+    public var refusalWindowSeconds: Double
+
+    /// Audit settings, with FWX's defaults for those not given.
+    public init(refusalWindowSeconds: Double = 2) {
+        self.refusalWindowSeconds = refusalWindowSeconds
     }
 }
 

@@ -54,6 +54,35 @@ public final class NodeMetrics: Sendable {
             .increment()
     }
 
+    /// An audit entry that could not be written (the store refused it); logged without personal data as well.
+    func auditWriteFailure() {
+        registry.makeCounter(name: "fwx_audit_write_failures_total", labels: []).increment()
+    }
+
+    /// A batch not admitted to the intake (503), by reason (`too-many-batches`, `memory-budget`).
+    func admissionRefusal(_ reason: String) {
+        registry.makeCounter(name: "fwx_admission_refusals_total", labels: [("reason", reason)]).increment()
+    }
+
+    /// A TLS handshake the node refused or that failed, by reason (`no-certificate`, `certificate-refused`,
+    /// `protocol-version`, `no-shared-cipher`, `not-tls`, `handshake-timeout`, `handshake-failed`).
+    func tlsRefusal(_ reason: String) {
+        registry.makeCounter(name: "fwx_tls_refusals_total", labels: [("reason", reason)]).increment()
+    }
+
+    /// A connection the node closed because of a limit, by reason (`too-many-connections`, `header-timeout`,
+    /// `body-timeout`, `idle-timeout`).
+    func connectionClosed(_ reason: String) {
+        registry.makeCounter(name: "fwx_connections_closed_total", labels: [("reason", reason)]).increment()
+    }
+
+    /// Intake and blocking work in flight, read at scrape time.
+    func setLoad(intakeBytes: Int, intakeBatches: Int, blockingQueued: Int) {
+        registry.makeGauge(name: "fwx_intake_bytes_in_flight", labels: []).set(Double(intakeBytes))
+        registry.makeGauge(name: "fwx_intake_batches_in_flight", labels: []).set(Double(intakeBatches))
+        registry.makeGauge(name: "fwx_blocking_work_queued", labels: []).set(Double(blockingQueued))
+    }
+
     /// The text for a scrape, with per-peer queue lengths and lag read from the store now.
     func exposition(status: [PeerSyncStatus], counts: StoreCounts, now: Date = Date()) -> [UInt8] {
         for peer in status {

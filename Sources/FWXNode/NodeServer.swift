@@ -24,13 +24,24 @@ public struct NodeRequestContext: RequestContext {
     public var maxUploadSize: Int { Int.max }
 }
 
-/// The node's HTTPS API (docs/openapi.yaml) on Hummingbird 2 over NIOSSL: TLS 1.2 or newer, a client certificate
-/// required and checked by FWX itself (chain to the caller's country's CA, validity, CRLs); the caller's country
-/// comes from that certificate, never from the request.
+/// The node's HTTPS API (docs/openapi.yaml) on Hummingbird 2 over NIOSSL: TLS 1.3 preferred, TLS 1.2 only with
+/// ECDHE and AEAD suites (``tls12CipherSuites``), a client certificate required and checked by FWX itself (chain to
+/// the caller's country's CA, validity, CRLs); the caller's country comes from that certificate, never from the
+/// request. Connections are guarded (``GuardedTLSChannel``: deadlines, connections per address, refused handshakes
+/// audited), every request is audited (``RequestAuditMiddleware``) and batch intake is admitted within the node's
+/// memory budget (``AdmissionControl``).
 public struct NodeServer: Sendable {
     public let node: ExchangeNode
 
     public init(node: ExchangeNode) { self.node = node }
+
+    /// The TLS 1.2 suites the node accepts: Mozilla's "intermediate" server profile, ECDHE key exchange with AEAD
+    /// ciphers only (no RSA key exchange, no CBC, no SHA-1). TLS 1.3 suites are all AEAD and not configurable.
+    static let tls12CipherSuites: [NIOTLSCipher] = [
+        .TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256, .TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256,
+        .TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384, .TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384,
+        .TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256, .TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305_SHA256,
+    ]
 
     /// The Hummingbird application, ready to run as a service. `onRunning` gets the bound port (useful with port 0).
     public func application(onRunning: @escaping @Sendable (Int) async -> Void = { _ in }) throws
@@ -41,22 +52,26 @@ public struct NodeServer: Sendable {
             certificateChain: try NIOSSLCertificate.fromPEMFile(configuration.tls.certificate).map { .certificate($0) },
             privateKey: .privateKey(try NIOSSLPrivateKey(file: configuration.tls.key, format: .pem)))
         tls.minimumTLSVersion = .tlsv12
+        tls.maximumTLSVersion = .tlsv13
+        tls.cipherSuiteValues = Self.tls12CipherSuites
         tls.certificateVerification = .noHostnameVerification
         tls.trustRoots = .certificates(try node.trustStore.certificates.map {
             try NIOSSLCertificate(bytes: $0.der, format: .der)
         })
         tls.sendCANameList = true
         let node = self.node
-        let channelConfiguration = TLSChannelConfiguration(tlsConfiguration: tls) { certificates in
-            await Self.verifyCaller(certificates, node: node)
-        }
+        BlockingWork.configure(threads: configuration.limits.blockingThreads)
         let router = Router(context: NodeRequestContext.self)
+        router.add(middleware: RequestAuditMiddleware(node: node))
         Routes(node: node).register(on: router)
         return Application(
             router: router,
-            server: try .tls(.http1(), configuration: channelConfiguration),
+            server: .guardedTLS(sslContext: try NIOSSLContext(configuration: tls),
+                                verify: { certificates in await Self.verifyCaller(certificates, node: node) },
+                                settings: configuration.connections, node: node),
             configuration: .init(address: .hostname(configuration.listen.host, port: configuration.listen.port),
                                  serverName: "fwx/\(configuration.identity.country)"),
+            services: [AuditFlushService(trail: node.auditTrail)],
             onServerRunning: { channel in await onRunning(channel.localAddress?.port ?? 0) },
             logger: node.logger)
     }
@@ -69,9 +84,10 @@ public struct NodeServer: Sendable {
         guard let problem = node.trust.checkCaller(chain) else { return .certificateVerified }
         node.metrics.refusal(RuleID.callerCertificate)
         node.logger.warning("TLS client refused", metadata: ["caller": "\(country)", "reason": "\(problem.message)"])
-        try? await node.store.appendAudit(AuditEntry(callerCountry: country, callerFingerprint: leaf.fingerprint,
-                                                     action: "refusal", target: "tls-handshake",
-                                                     result: problem.rule, detail: problem.message))
+        node.auditTrail.refusal(AuditEntry(callerCountry: country, callerFingerprint: leaf.fingerprint,
+                                           action: "refusal", target: "tls-handshake",
+                                           result: problem.rule, detail: problem.message),
+                                subject: leaf.fingerprint)
         return .failed
     }
 }
@@ -115,8 +131,9 @@ struct Routes: Sendable {
 
     func audit(_ caller: CallerIdentity, _ action: String, _ target: String, _ result: String,
                _ detail: String? = nil) async throws {
-        try await node.store.appendAudit(AuditEntry(callerCountry: caller.country, callerFingerprint: caller.fingerprint,
-                                                    action: action, target: target, result: result, detail: detail))
+        try await node.auditTrail.write(AuditEntry(callerCountry: caller.country, callerFingerprint: caller.fingerprint,
+                                                   action: action, target: target, result: result, detail: detail))
+        AuditMark.current?.set()
     }
 
     // MARK: POST /v1/batches
@@ -125,26 +142,36 @@ struct Routes: Sendable {
         let caller = try await caller(context)
         if let refused = try await checkRate(caller, target: "/v1/batches") { return refused }
         if let refused = try await refuseRole(caller, context, for: .submit, target: "/v1/batches") { return refused }
-        let limit = node.configuration.limits.maxBodyBytes
-        let body: ByteBuffer
+        if let refused = try await checkIntake(request, caller) { return refused }
+        let declaredLength = request.headers[.contentLength].flatMap { Int($0) }
+        let ticket: AdmissionControl.Ticket
+        switch node.admission.admit(bodyBytes: declaredLength ?? node.configuration.limits.maxBodyBytes) {
+        case .success(let admitted): ticket = admitted
+        case .failure(let refusal): return busy(refusal, caller)
+        }
+        let outcome: IntakeOutcome
         do {
-            body = try await request.body.collect(upTo: limit)
-        } catch is NIOTooManyBytesError {
+            // The body and the documents made from it are gone when `readAndSubmit` returns.
+            outcome = try await readAndSubmit(request, caller)
+            await node.admission.release(ticket)
+        } catch {
+            await node.admission.release(ticket)
+            throw error
+        }
+        if case .tooLarge(let rule, let message) = outcome, rule == Self.bodyTooLarge {
             node.metrics.batchIn("too-large")
             node.metrics.refusal(RuleID.requestTooLarge)
-            try await audit(caller, "refusal", "/v1/batches", "413 \(RuleID.requestTooLarge)", "body over \(limit) bytes")
+            try await audit(caller, "refusal", "/v1/batches", "413 \(RuleID.requestTooLarge)", message)
             return errorResponse(.contentTooLarge, RuleID.requestTooLarge,
-                                 "the body is larger than \(limit) bytes, this node's limit; split the batch")
+                                 "the body is larger than \(node.configuration.limits.maxBodyBytes) bytes, this node's "
+                                     + "limit; split the batch")
         }
-        let bytes = Array(buffer: body)
-        let node = self.node
-        let outcome = try await node.intake.submit(bytes, caller: caller, pushTo: { header, records in
-            node.pushTargets(header: header, records: records, caller: caller)
-        })
         var logger = node.logger
         logger[metadataKey: "caller"] = "\(caller.country)"
         switch outcome {
         case .accepted(let batchId, let receipt, let outcomes):
+            // Audited in the transaction that kept the batch.
+            AuditMark.current?.set()
             node.metrics.batchIn("accepted")
             for result in RecordOutcome.Result.allCases {
                 node.metrics.recordsIn(result.rawValue, via: "push",
@@ -154,6 +181,7 @@ struct Routes: Sendable {
             node.outboxWakeup.signal()
             return xmlResponse(receipt)
         case .duplicate(let batchId, let receipt):
+            AuditMark.current?.set()
             node.metrics.batchIn("duplicate")
             logger.info("batch received again; same receipt", metadata: ["batch": "\(batchId)"])
             return xmlResponse(receipt)
@@ -182,6 +210,71 @@ struct Routes: Sendable {
         }
     }
 
+    /// Marks a body refused by ``readAndSubmit(_:_:)`` for being over `maxBodyBytes` (413).
+    static let bodyTooLarge = "body-over-limit"
+
+    /// Reads the body (at most `maxBodyBytes`: a chunked body is cut there) and hands it to the intake.
+    private func readAndSubmit(_ request: Request, _ caller: CallerIdentity) async throws -> IntakeOutcome {
+        let limit = node.configuration.limits.maxBodyBytes
+        var bytes: [UInt8]
+        do {
+            bytes = Array(buffer: try await request.body.collect(upTo: limit))
+        } catch is NIOTooManyBytesError {
+            return .tooLarge(rule: Self.bodyTooLarge, message: "body over \(limit) bytes")
+        }
+        let node = self.node
+        defer { bytes = [] }
+        return try await node.intake.submit(bytes, caller: caller, pushTo: { header, records in
+            node.pushTargets(header: header, records: records, caller: caller)
+        })
+    }
+
+    /// Refuses, before the body is read, a batch POST that is not XML (415) or declares a body over the limit (413).
+    func checkIntake(_ request: Request, _ caller: CallerIdentity) async throws -> Response? {
+        let contentType = request.headers[.contentType] ?? ""
+        let mediaType = contentType.split(separator: ";").first.map {
+            $0.trimmingCharacters(in: .whitespaces).lowercased()
+        } ?? ""
+        guard mediaType == "application/xml" || mediaType == "text/xml" || mediaType.hasSuffix("+xml") else {
+            node.metrics.refusal(RuleID.badRequest)
+            try await audit(caller, "refusal", "/v1/batches", "415 \(RuleID.badRequest)",
+                            "content type \(mediaType.isEmpty ? "missing" : String(mediaType.prefix(100)))")
+            return errorResponse(.unsupportedMediaType, RuleID.badRequest,
+                                 "a batch is XML: send it with Content-Type: application/xml (or text/xml, or a "
+                                     + "+xml type), not \(mediaType.isEmpty ? "without one" : String(mediaType.prefix(100)))")
+        }
+        let limit = node.configuration.limits.maxBodyBytes
+        if let declared = request.headers[.contentLength].flatMap({ Int64($0) }), declared > Int64(limit) {
+            node.metrics.batchIn("too-large")
+            node.metrics.refusal(RuleID.requestTooLarge)
+            try await audit(caller, "refusal", "/v1/batches", "413 \(RuleID.requestTooLarge)",
+                            "declared body of \(declared) bytes, over \(limit)")
+            return errorResponse(.contentTooLarge, RuleID.requestTooLarge,
+                                 "the body is larger than \(limit) bytes, this node's limit; split the batch")
+        }
+        return nil
+    }
+
+    /// The 503 of a batch the intake cannot take now; counted in the audit trail (one entry per window).
+    func busy(_ refusal: AdmissionControl.Refusal, _ caller: CallerIdentity) -> Response {
+        let reason = refusal == .tooManyBatches ? "too-many-batches" : "memory-budget"
+        node.metrics.admissionRefusal(reason)
+        node.metrics.refusal(RuleID.nodeBusy)
+        node.auditTrail.refusal(AuditEntry(callerCountry: caller.country, callerFingerprint: caller.fingerprint,
+                                           action: "refusal", target: "/v1/batches",
+                                           result: "503 \(RuleID.nodeBusy)", detail: reason),
+                                subject: caller.fingerprint)
+        AuditMark.current?.set()
+        var response = errorResponse(.serviceUnavailable, RuleID.nodeBusy,
+                                     "the node is taking in as many batches as it has memory for (\(reason)); "
+                                         + "send this one again in a few seconds")
+        response.headers[.retryAfter] = String(Self.retryAfterSeconds)
+        return response
+    }
+
+    /// Seconds a client is asked to wait after a 503.
+    static let retryAfterSeconds = 2
+
     // MARK: GET /v1/feed
 
     func feed(_ request: Request, _ context: NodeRequestContext) async throws -> Response {
@@ -200,11 +293,13 @@ struct Routes: Sendable {
         guard let after = Int64(afterText), after >= 0 else {
             return errorResponse(.badRequest, RuleID.badRequest, "after must be a cursor this node returned (a non-negative integer)")
         }
-        // A larger limit than this node's maxFeedPage is reduced to it (peers may be configured differently).
-        guard let requested = Int(limitText), requested >= 1 else {
+        // A larger limit than this node's maxFeedPage is reduced to it (peers may be configured differently), also
+        // one too large for any integer type.
+        guard !limitText.isEmpty, limitText.utf8.allSatisfy({ $0 >= UInt8(ascii: "0") && $0 <= UInt8(ascii: "9") }),
+              limitText.contains(where: { $0 != "0" }) else {
             return errorResponse(.badRequest, RuleID.badRequest, "limit must be a positive integer")
         }
-        let limit = min(requested, maxPage)
+        let limit = min(Int(limitText) ?? maxPage, maxPage)
         let page = try await node.store.feed(origin: node.identity.country, caller: caller.country,
                                              handlingCodes: peer.handlingCodes, after: after, limit: limit)
         let signed = try await Self.offload { [publisher = node.publisher] in
@@ -296,6 +391,9 @@ struct Routes: Sendable {
         _ = try await caller(context)
         let status = try await node.store.syncStatus(peers: node.configuration.peers.map(\.country))
         let counts = try await node.store.counts(origin: nil)
+        let load = node.admission.inFlight
+        node.metrics.setLoad(intakeBytes: load.bytes, intakeBatches: load.batches,
+                             blockingQueued: BlockingWork.shared.queued)
         let text = node.metrics.exposition(status: status, counts: counts)
         return Response(status: .ok, headers: [.contentType: "text/plain; version=0.0.4; charset=utf-8"],
                         body: .init(byteBuffer: ByteBuffer(bytes: text)))
@@ -318,6 +416,10 @@ struct Routes: Sendable {
     }
 
     func jsonResponse<T: Encodable>(_ status: HTTPResponse.Status, _ value: T) -> Response {
+        Self.jsonResponse(status, value)
+    }
+
+    static func jsonResponse<T: Encodable>(_ status: HTTPResponse.Status, _ value: T) -> Response {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys]
         let data = (try? encoder.encode(value)) ?? Data("{}".utf8)

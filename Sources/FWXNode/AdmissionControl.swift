@@ -1,0 +1,98 @@
+import Foundation
+import Synchronization
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Admission control for batch intake: at most `limits.maxConcurrentBatches` batches are read and checked at once,
+/// and the memory they are estimated to cost (their bodies and the documents built from them) stays within
+/// `limits.memoryBudgetBytes`. A request that does not fit is answered 503 with Retry-After before its body is read;
+/// nothing waits in memory for a slot.
+///
+/// The estimate is ``costPerBodyByte`` times the body size: the body itself, its copy as bytes, the signature's
+/// libxml2 tree (about 9.4 times the document, BENCHMARKS.md) and the records read from it. A body of unknown length
+/// (chunked) is estimated at `limits.maxBodyBytes`. A batch whose estimate is larger than the whole budget is admitted
+/// only when nothing else is in flight, so that every batch within `maxBodyBytes` can be taken in eventually.
+final class AdmissionControl: Sendable {
+    /// Bytes of memory one body byte is estimated to cost while its batch is read and checked.
+    static let costPerBodyByte = 12
+    /// After a batch whose estimate is at least this large, freed heap is returned to the system.
+    static let trimThreshold = 16 << 20
+
+    let budgetBytes: Int
+    let maxBatches: Int
+    private let state = Mutex<(bytes: Int, batches: Int)>((0, 0))
+
+    init(budgetBytes: Int, maxBatches: Int) {
+        self.budgetBytes = max(1, budgetBytes)
+        self.maxBatches = max(1, maxBatches)
+    }
+
+    /// A place in the intake: release it when the batch's body and documents are gone.
+    struct Ticket: Sendable, Equatable {
+        let bytes: Int
+    }
+
+    /// Why a batch was not admitted.
+    enum Refusal: Error, Sendable, Equatable {
+        /// `maxConcurrentBatches` batches are in flight.
+        case tooManyBatches
+        /// The estimate does not fit in what is left of the memory budget.
+        case overMemoryBudget
+    }
+
+    /// The estimated cost of a batch with a body of `bodyBytes`, capped at the budget.
+    func estimate(bodyBytes: Int) -> Int {
+        let (product, overflow) = max(0, bodyBytes).multipliedReportingOverflow(by: Self.costPerBodyByte)
+        return min(overflow ? Int.max : product, budgetBytes)
+    }
+
+    /// Takes a place for a batch of `bodyBytes` (nil: unknown, counted as `maxBodyBytes`), or says why not.
+    func admit(bodyBytes: Int) -> Result<Ticket, Refusal> {
+        let cost = estimate(bodyBytes: bodyBytes)
+        return state.withLock { state in
+            guard state.batches < maxBatches else { return .failure(.tooManyBatches) }
+            guard state.bytes + cost <= budgetBytes else { return .failure(.overMemoryBudget) }
+            state.bytes += cost
+            state.batches += 1
+            return .success(Ticket(bytes: cost))
+        }
+    }
+
+    /// Gives a place back; after a large batch, returns freed heap to the system (off the cooperative pool).
+    func release(_ ticket: Ticket) async {
+        state.withLock { state in
+            state.bytes -= ticket.bytes
+            state.batches -= 1
+        }
+        if ticket.bytes >= Self.trimThreshold {
+            _ = try? await BlockingWork.run("fwx-trim") { MemoryTrim.returnFreedHeap() }
+        }
+    }
+
+    /// Bytes and batches in flight now.
+    var inFlight: (bytes: Int, batches: Int) { state.withLock { $0 } }
+}
+
+/// Returns freed heap to the system: glibc's `malloc_trim(0)`, which also releases free pages inside its arenas.
+/// Without it, the ~300 MB a large batch's documents took stay in the process after they are freed (issue 13).
+/// Found at run time, so that this is a no-op where malloc is not glibc's.
+enum MemoryTrim {
+    private typealias TrimFunction = @convention(c) (Int) -> Int32
+
+    private static let trim: TrimFunction? = {
+        #if canImport(Glibc)
+        guard let symbol = dlsym(UnsafeMutableRawPointer(bitPattern: 0), "malloc_trim") else { return nil }
+        return unsafeBitCast(symbol, to: TrimFunction.self)
+        #else
+        return nil
+        #endif
+    }()
+
+    /// True when memory was returned.
+    @discardableResult
+    static func returnFreedHeap() -> Bool {
+        guard let trim else { return false }
+        return trim(0) == 1
+    }
+}

@@ -1,0 +1,85 @@
+import FWXModel
+import FWXSigning
+import FWXStore
+import Foundation
+import Hummingbird
+import Logging
+import NIOSSL
+import Synchronization
+
+/// Whether the request being handled has its audit entry already; handlers that audit set it (through
+/// ``Routes/audit(_:_:_:_:_:)``), ``RequestAuditMiddleware`` writes one for those that do not.
+final class AuditMark: Sendable {
+    private let value = Mutex<Bool>(false)
+    func set() { value.withLock { $0 = true } }
+    var isSet: Bool { value.withLock { $0 } }
+
+    @TaskLocal static var current: AuditMark?
+}
+
+/// Gives every request an audit entry and every error a JSON body. Wraps the whole router, unknown routes included:
+/// a request whose handler wrote no audit entry (health, metrics, 400 answers, unknown routes, errors) gets one
+/// (`action` `request`, the path as target, the status as result, the method as detail). Errors thrown by handlers
+/// or the router become the ``ErrorBody`` answer of their status (404 for an unknown route); anything that is not an
+/// HTTP error is a 500 that is logged, not shown to the caller.
+struct RequestAuditMiddleware: RouterMiddleware {
+    typealias Context = NodeRequestContext
+    let node: ExchangeNode
+
+    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws
+        -> Response
+    {
+        let mark = AuditMark()
+        let response: Response
+        do {
+            response = try await AuditMark.$current.withValue(mark) { try await next(request, context) }
+        } catch {
+            response = errorResponse(error, request)
+        }
+        if !mark.isSet {
+            let caller = await Self.caller(context)
+            let path = String(request.uri.path.prefix(200))
+            try? await node.auditTrail.write(AuditEntry(
+                callerCountry: caller.country, callerFingerprint: caller.fingerprint, action: "request", target: path,
+                result: String(response.status.code), detail: request.method.rawValue))
+        }
+        return response
+    }
+
+    /// The caller as the TLS layer verified it, or `??` when the certificate cannot be read.
+    static func caller(_ context: Context) async -> CallerIdentity {
+        guard let certificate = try? await context.channel.nioSSL_peerCertificate().get(),
+              let der = try? certificate.toDERBytes(), let parsed = Certificate(der: der) else {
+            return CallerIdentity(country: "??", fingerprint: "")
+        }
+        return CallerIdentity(country: parsed.country ?? "??", fingerprint: parsed.fingerprint)
+    }
+
+    private func errorResponse(_ error: any Error, _ request: Request) -> Response {
+        let status: HTTPResponse.Status
+        let message: String
+        let rule: String
+        switch error {
+        case let error as HTTPError where error.status == .notFound:
+            status = .notFound
+            rule = RuleID.badRequest
+            message = error.body ?? "no route \(request.method.rawValue) \(request.uri.path.prefix(200)); "
+                + "see docs/openapi.yaml for the node's API"
+        case let error as HTTPError:
+            status = error.status
+            rule = status == .unauthorized ? RuleID.callerCertificate : RuleID.badRequest
+            message = error.body ?? status.reasonPhrase
+        case let error as any HTTPResponseError:
+            status = error.status
+            rule = status == .contentTooLarge ? RuleID.requestTooLarge : RuleID.badRequest
+            message = status.reasonPhrase
+        default:
+            status = .internalServerError
+            rule = "internal"
+            message = "the node could not answer this request; its log says why"
+            node.logger.error("request failed", metadata: ["path": "\(request.uri.path.prefix(200))",
+                                                          "error": "\(error)"])
+        }
+        return Routes.jsonResponse(status, ErrorBody(error: .init(status: status.code, rule: rule, message: message)))
+    }
+}
