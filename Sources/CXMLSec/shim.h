@@ -77,6 +77,8 @@ static inline const char *CXMLSec_errors(void) { return CXMLSec_errorBuffer(); }
 
 /// Initialises xmlsec with its OpenSSL backend once per process; 0 on success.
 static inline int CXMLSec_initialise(void) {
+    // First as well: messages of a failing initialisation must not reach stderr either.
+    xmlSecErrorsSetCallback(CXMLSec_errorCallback);
     if (xmlSecInit() < 0) return -1;
     if (xmlSecCheckVersion() != 1) return -2;
     if (xmlSecCryptoAppInit(NULL) < 0) return -3;

@@ -205,8 +205,8 @@ public struct FeedPageCheck: Sendable {
         case .refused(let outcome, _):
             if case .invalid(let report) = outcome {
                 let errors = report.findings.filter { $0.severity == .error }
-                throw FeedPageError(message: "the page is not valid: "
-                    + errors.prefix(3).map { "\($0.rule) \($0.message)" }.joined(separator: "; "), findings: errors)
+                throw FeedPageError(message: "the page is not valid: \(report.errorCount) error(s): "
+                    + FeedPageError.summary(of: errors), findings: errors)
             }
             throw FeedPageError(message: "the page was refused: \(outcome.auditResult)", findings: [])
         }
@@ -214,10 +214,24 @@ public struct FeedPageCheck: Sendable {
 }
 
 /// A feed page that cannot be used.
+///
+/// ``message`` (and so ``description``, which the pull service logs and keeps in the store's `pulls.last_error`,
+/// shown by `fwx status`) names rule ids, counts and positions only, never a value from the page: many findings
+/// quote the value they are about (a plate, a company name). ``findings`` keeps them whole, for the operator who
+/// asks (`fwx pull` prints them).
 public struct FeedPageError: Error, Sendable, CustomStringConvertible {
     public var message: String
     public var findings: [Finding]
     public var description: String { message }
+
+    /// Rule ids and lines of the first findings, e.g. `FWX-R001 at line 143, FWX-S001 at line 12 (and 3 more)`.
+    static func summary(of findings: [Finding], shown: Int = 5) -> String {
+        var parts = findings.prefix(shown).map { finding in
+            finding.location.line > 0 ? "\(finding.rule) at line \(finding.location.line)" : finding.rule
+        }
+        if findings.count > shown { parts.append("and \(findings.count - shown) more") }
+        return parts.isEmpty ? "no findings" : parts.joined(separator: ", ")
+    }
 }
 
 /// What an operator does to a node's queue from the command line (`fwx requeue`), audited like every access.

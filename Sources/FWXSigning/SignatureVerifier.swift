@@ -63,8 +63,17 @@ public struct SignatureVerifier: Sendable {
     /// Verifies a signed document.
     public func verify(_ bytes: [UInt8], name: String) throws -> SignatureReport {
         try XMLSec.ensureInitialised()
-        let document = try SignedDocument(bytes: bytes, name: name)
         var report = SignatureReport(findings: [], signer: nil)
+        let document: SignedDocument
+        switch SignedDocument.parse(bytes: bytes, name: name) {
+        case .success(let parsed): document = parsed
+        case .failure(let failure):
+            // The same finding the streaming parser gives for these bytes (both parsers share one policy).
+            report.findings.append(Finding(severity: .error, rule: failure.rule, message: failure.message,
+                                           location: SourceLocation(file: name, line: failure.line, column: failure.column),
+                                           xpath: ""))
+            return report
+        }
         guard let root = document.root else { return report }
 
         func add(_ rule: String, _ message: String, _ node: xmlNodePtr?) {

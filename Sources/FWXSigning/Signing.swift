@@ -1,5 +1,6 @@
 import CXMLSec
 import FWXModel
+import FWXXML
 import Foundation
 import Synchronization
 
@@ -67,27 +68,36 @@ final class SignedDocument {
     let document: xmlDocPtr
     let name: String
 
-    /// Parses `bytes` with network access, DTD loading and entity substitution off. A DOCTYPE is refused.
+    /// Parses `bytes` under FWX's hardening policy (``HardenedDocumentParser``: pre-scanned, no network, no DTD
+    /// loading, no entity substitution; a DOCTYPE is refused before anything is built). Throws an ``FWXError`` that
+    /// names the rule and the place; ``parse(bytes:name:)`` gives the failure itself.
     init(bytes: [UInt8], name: String) throws {
-        guard bytes.count < Int32.max else { throw FWXError(.limitExceeded, "\(name) is too large to sign or verify") }
-        // Read through libxml2's I/O callbacks in chunks: xmlReadMemory first copies the whole input into a buffer
-        // of its own, which made parsing a 228 MB batch take ~60% longer than reading a file.
-        let reader = MemoryReader(bytes)
-        let context = Unmanaged.passRetained(reader)
-        defer { context.release() }
-        let parsed = xmlReadIO({ context, buffer, length in
-            guard let context, let buffer else { return -1 }
-            return Unmanaged<MemoryReader>.fromOpaque(context).takeUnretainedValue().read(into: buffer, count: Int(length))
-        }, nil, context.toOpaque(), name, nil, CXMLSec_parseOptions())
-        guard let parsed else {
-            throw FWXError(.conversion, "\(name) is not well-formed XML; run fwx validate for details", location: name)
+        switch HardenedDocumentParser.parse(bytes, name: name) {
+        case .success(let document):
+            self.document = document.assumingMemoryBound(to: xmlDoc.self)
+            self.name = name
+        case .failure(let failure):
+            throw Self.error(failure, name: name)
         }
-        if parsed.pointee.intSubset != nil || parsed.pointee.extSubset != nil {
-            xmlFreeDoc(parsed)
-            throw FWXError(.unsupported, "\(name) has a DOCTYPE; FWX documents never do", location: name)
+    }
+
+    /// Parses `bytes`, or says why not (a rule id, a message and a position, for a finding).
+    static func parse(bytes: [UInt8], name: String) -> Result<SignedDocument, HardenedDocumentParser.Failure> {
+        HardenedDocumentParser.parse(bytes, name: name).map {
+            SignedDocument(owning: $0.assumingMemoryBound(to: xmlDoc.self), name: name)
         }
-        document = parsed
+    }
+
+    private init(owning document: xmlDocPtr, name: String) {
+        self.document = document
         self.name = name
+    }
+
+    /// The error for a document that cannot be parsed: the rule, the place and what to do.
+    static func error(_ failure: HardenedDocumentParser.Failure, name: String) -> FWXError {
+        FWXError(failure.rule == RuleID.doctypeRefused ? .unsupported : .conversion,
+                 "\(failure.message) [\(failure.rule)]; run fwx validate for details",
+                 location: "\(name):\(failure.line):\(failure.column)")
     }
 
     deinit { DocumentReclaimer.free(document) }
@@ -213,22 +223,6 @@ final class StreamingSHA256 {
         var length: UInt32 = 0
         EVP_DigestFinal_ex(context, &digest, &length)
         return Array(digest.prefix(Int(length)))
-    }
-}
-
-/// Hands a byte array to libxml2 in the chunks it asks for.
-final class MemoryReader {
-    private let bytes: [UInt8]
-    private var offset = 0
-
-    init(_ bytes: [UInt8]) { self.bytes = bytes }
-
-    func read(into buffer: UnsafeMutablePointer<CChar>, count: Int) -> Int32 {
-        let n = min(count, bytes.count - offset)
-        guard n > 0 else { return 0 }
-        bytes.withUnsafeBytes { UnsafeMutableRawPointer(buffer).copyMemory(from: $0.baseAddress! + offset, byteCount: n) }
-        offset += n
-        return Int32(n)
     }
 }
 

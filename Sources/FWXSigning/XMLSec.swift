@@ -1,16 +1,20 @@
 import CXMLSec
 import FWXModel
+import FWXXML
 import Foundation
 
 /// Process-wide xmlsec set-up and the one place where xmlsec's and OpenSSL's errors become Swift errors.
 enum XMLSec {
     private static let status: Int32 = {
-        // libxml2 must be initialised before xmlsec.
-        xmlInitParser()
+        // libxml2 must be initialised before xmlsec (with FWX's silent defaults for every thread).
+        XMLHardening.prepareThread()
         return CXMLSec_initialise()
     }()
 
+    /// Initialises xmlsec once, and silences libxml2's per-thread error output of the calling thread (signing and
+    /// verifying canonicalise through libxml2, whose messages outside a parser context would go to stderr).
     static func ensureInitialised() throws {
+        XMLHardening.prepareThread()
         guard status == 0 else {
             throw FWXError(.unsupported, "libxmlsec1 with OpenSSL could not be initialised (code \(status))")
         }

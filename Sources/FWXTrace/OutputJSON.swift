@@ -290,7 +290,9 @@ struct JSONTextWriter {
 
     /// The shortest form that reads back to the same value, without a trailing `.0` (as `JSONEncoder`).
     mutating func number(_ value: Double) {
-        precondition(value.isFinite, "JSON has no form for \(value)")
+        // JSON has no form for infinities and NaN; the engine refuses records that could make one (TraceEngine.add),
+        // and should one still arrive, it is written as null rather than stopping the process.
+        guard value.isFinite else { return raw("null") }
         var text = value.description
         if text.hasSuffix(".0") { text.removeLast(2) }
         raw(text)

@@ -79,7 +79,11 @@ public struct TraceEngine: Sendable {
     /// The facts are taken as their binary form keeps them (``RecordFacts/binary()``): a location with only one of
     /// its two coordinates counts as one without coordinates, and a negative item count as 0 (``of(_:)`` never
     /// makes either).
-    public mutating func add(_ facts: RecordFacts) {
+    ///
+    /// Throws ``TraceError`` and changes nothing when the record's figures cannot be summed: an amount or a
+    /// coordinate that is not a finite number (for example a mass too large for a Double, from a file that was
+    /// never validated), or an amount beyond ``maxKilograms``.
+    public mutating func add(_ facts: RecordFacts) throws {
         // One way of adding, the binary one: facts go through their binary form (as a store keeps them), in a
         // buffer the engine reuses.
         var buffer = scratch
@@ -87,20 +91,41 @@ public struct TraceEngine: Sendable {
         buffer.removeAll(keepingCapacity: true)
         facts.appendBinary(to: &buffer)
         let added = buffer.withUnsafeBytes { add(binary: $0) }
-        precondition(added, "RecordFacts.binary() made a form its reader refuses")
         scratch = buffer
+        guard added else {
+            throw TraceError(.unsummable, "record \(facts.recordId.quotedForMessage) has an amount or a coordinate that is not a finite number, or an amount above \(Self.maxKilograms) kg; it was left out")
+        }
     }
+
+    /// The largest amount (net explosive quantity or gross mass, in kg, of a record or of one of its categories)
+    /// the engine sums; a record with a larger one is refused, so that no total can become infinite or lose its
+    /// grams: a million tonnes, far above any real seizure or shipment.
+    public static let maxKilograms = 1e9
 
     /// Takes one record, given as facts in their binary form (``RecordFacts/binary()``), into account without
     /// decoding it to a ``RecordFacts`` first; the same as `add(RecordFacts(binary: bytes))` for every form
     /// ``RecordFacts/binary()`` makes. (Strings are compared as the UTF-8 bytes they are: bytes that are not
     /// UTF-8, which that encoder never writes, are not repaired first.) Returns false, having changed nothing, when
-    /// the bytes are truncated, of another version or malformed.
+    /// the bytes are truncated, of another version or malformed, or hold an amount beyond ``maxKilograms``.
     @discardableResult
     public mutating func add(binary bytes: UnsafeRawBufferPointer) -> Bool {
-        guard let facts = BinaryFacts(bytes) else { return false }
+        guard let facts = BinaryFacts(bytes), Self.summable(facts) else { return false }
         add(facts)
         return true
+    }
+
+    /// Whether every amount of the record is finite and within ``maxKilograms`` (the binary reader has already
+    /// refused non-finite numbers). With at most 2^31 records of at most 10^9 kg each, no sum leaves the range in
+    /// which a Double keeps grams exact enough and every later product (×1000 for rounding) stays finite.
+    private static func summable(_ facts: BinaryFacts) -> Bool {
+        func fits(_ amounts: RecordFacts.Amounts) -> Bool {
+            amounts.neqKg.isFinite && amounts.grossKg.isFinite
+                && abs(amounts.neqKg) <= maxKilograms && abs(amounts.grossKg) <= maxKilograms
+        }
+        guard fits(facts.totals) else { return false }
+        var all = true
+        facts.forEachCategory { _, entry in if !fits(entry) { all = false } }
+        return all
     }
 
     private mutating func add(_ facts: BinaryFacts) {
@@ -225,9 +250,10 @@ public struct TraceEngine: Sendable {
         }
     }
 
-    /// Takes every record of a sequence into account.
-    public mutating func add(contentsOf facts: some Sequence<RecordFacts>) {
-        for item in facts { add(item) }
+    /// Takes every record of a sequence into account; the first record that cannot be summed (see ``add(_:)``)
+    /// throws, after the records before it were added.
+    public mutating func add(contentsOf facts: some Sequence<RecordFacts>) throws {
+        for item in facts { try add(item) }
     }
 
     // MARK: Result
@@ -847,4 +873,31 @@ struct DisjointSets: Sendable {
     }
 
     func size(ofRoot root: Int32) -> Int { Int(sizes[Int(root)]) }
+}
+
+/// A record the trace engine cannot take into account. Compared by ``code``.
+public struct TraceError: Error, Sendable, Equatable, CustomStringConvertible {
+    /// A stable error code.
+    public struct Code: Sendable, Hashable, CustomStringConvertible {
+        private enum Value: String, Sendable, Hashable { case unsummable }
+        private let value: Value
+        private init(_ value: Value) { self.value = value }
+
+        /// An amount or coordinate is not a finite number, or an amount is beyond ``TraceEngine/maxKilograms``.
+        public static let unsummable = Code(.unsummable)
+
+        public var description: String { value.rawValue }
+    }
+
+    public var code: Code
+    public var message: String
+
+    public init(_ code: Code, _ message: String) {
+        self.code = code
+        self.message = message
+    }
+
+    public var description: String { message }
+
+    public static func == (lhs: TraceError, rhs: TraceError) -> Bool { lhs.code == rhs.code }
 }

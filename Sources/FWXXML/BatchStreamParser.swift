@@ -8,13 +8,21 @@ public struct ParserLimits: Sendable {
     public var maxDepth: Int = 32
     /// Most elements in one record or header.
     public var maxElementsPerRecord: Int = 10_000
-    /// Longest text of one element, in bytes.
+    /// Longest text of one element, in bytes (also the most bytes of one element's attribute values together).
     public var maxTextBytes: Int = 65_536
+    /// Most attributes (namespace declarations included) of one element. Checked on the bytes before libxml2
+    /// parses the start tag: its duplicate-attribute check takes time quadratic in their number.
+    public var maxAttributesPerElement: Int = 256
+    /// Longest start tag (from `<` to `>`), in bytes; checked like ``maxAttributesPerElement``.
+    public var maxStartTagBytes: Int = 131_072
 
-    public init(maxDepth: Int = 32, maxElementsPerRecord: Int = 10_000, maxTextBytes: Int = 65_536) {
+    public init(maxDepth: Int = 32, maxElementsPerRecord: Int = 10_000, maxTextBytes: Int = 65_536,
+                maxAttributesPerElement: Int = 256, maxStartTagBytes: Int = 131_072) {
         self.maxDepth = maxDepth
         self.maxElementsPerRecord = maxElementsPerRecord
         self.maxTextBytes = maxTextBytes
+        self.maxAttributesPerElement = min(max(0, maxAttributesPerElement), Int(UInt16.max))
+        self.maxStartTagBytes = max(0, maxStartTagBytes)
     }
 }
 
@@ -63,14 +71,15 @@ public struct BatchStreamParser {
     /// All `events` closures except `progress` are called on the second thread, one at a time, and all calls
     /// have returned when `parse` returns.
     public func parse(_ source: ByteSource, events: BatchEvents) throws {
-        LibXML2.ensureInitialised()
-        CLibXML2_silenceGenericErrors()
-        let kind = Self.peekRootKind(source, registry: registry) ?? SchemaRegistry.batchV1
+        XMLHardening.prepareThread()
+        let prefix = source.peek(65_536)
+        let inputGuard = InputGuard(prefix: prefix, limits: limits)
+        let kind = Self.peekRootKind(prefix, limits: limits, registry: registry) ?? SchemaRegistry.batchV1
         let schema = validateSchema ? try registry.schema(for: kind) : nil
         let pipelined = usesSecondThread && (source.totalSize ?? Int.max) > Self.pipelineThreshold
         let session = ParseSession(fileName: source.name, kind: kind, events: events)
-        let recorder = EventRecorder(source: source, kind: kind, limits: limits, session: session,
-                                     progress: events.progress, pipelined: pipelined)
+        let recorder = EventRecorder(source: source, kind: kind, limits: limits, inputGuard: inputGuard,
+                                     session: session, progress: events.progress, pipelined: pipelined)
         let recorderPointer = Unmanaged.passRetained(recorder)
         defer { recorderPointer.release() }
 
@@ -108,7 +117,7 @@ public struct BatchStreamParser {
             if let document = parser.pointee.myDoc { xmlFreeDoc(document) }
             xmlFreeParserCtxt(parser)
         }
-        xmlCtxtUseOptions(parser, CLibXML2_hardenedOptions())
+        xmlCtxtUseOptions(parser, XMLHardening.streamOptions)
         parser.pointee._private = recorderPointer.toOpaque()
         recorder.parser = parser
 
@@ -146,10 +155,14 @@ public struct BatchStreamParser {
     /// In-memory sources up to this size are parsed on the calling thread alone.
     static let pipelineThreshold = 1 << 20
 
-    /// The kind of document, from the namespace and name of its root element, read from the first 64 KiB.
-    static func peekRootKind(_ source: ByteSource, registry: SchemaRegistry) -> SchemaRegistry.DocumentKind? {
-        let prefix = source.peek(65_536)
+    /// The kind of document, from the namespace and name of its root element, read from `prefix` (the first
+    /// 64 KiB), of which libxml2 sees only what the pre-scan allows (the parse proper then reports the rest).
+    static func peekRootKind(_ prefix: [UInt8], limits: ParserLimits, registry: SchemaRegistry)
+        -> SchemaRegistry.DocumentKind?
+    {
         guard !prefix.isEmpty else { return nil }
+        let allowed = prefix.withUnsafeBytes { InputGuard(prefix: $0, limits: limits).allow($0.baseAddress!, count: $0.count) }
+        guard allowed > 0 else { return nil }
         final class RootProbe {
             var namespace: String?
             var name: String?
@@ -179,10 +192,10 @@ public struct BatchStreamParser {
         }
         parser.pointee.userData = UnsafeMutableRawPointer(parser)
         parser.pointee._private = probePointer.toOpaque()
-        xmlCtxtUseOptions(parser, CLibXML2_hardenedOptions())
+        xmlCtxtUseOptions(parser, XMLHardening.streamOptions)
         prefix.withUnsafeBufferPointer { bytes in
             bytes.withMemoryRebound(to: CChar.self) {
-                _ = xmlParseChunk(parser, $0.baseAddress, Int32($0.count), 0)
+                _ = xmlParseChunk(parser, $0.baseAddress, Int32(allowed), 0)
             }
         }
         guard let namespace = probe.namespace, let name = probe.name else { return nil }

@@ -102,6 +102,8 @@ final class EventRecorder {
     let source: ByteSource
     let kind: SchemaRegistry.DocumentKind
     let limits: ParserLimits
+    /// The pre-scan every byte passes before libxml2 gets it (``InputGuard``).
+    let inputGuard: InputGuard
     let session: ParseSession
     let progress: (Int) -> Void
     var parser: xmlParserCtxtPtr?
@@ -114,12 +116,15 @@ final class EventRecorder {
     private var elementsInRecord = 0
     private var textInElement = 0
     private var lastProgress = 0
+    /// The pre-scan stopped the input: libxml2 got the bytes before the violation, and gets nothing more.
+    private var inputStopped = false
 
-    init(source: ByteSource, kind: SchemaRegistry.DocumentKind, limits: ParserLimits, session: ParseSession,
-         progress: @escaping (Int) -> Void, pipelined: Bool) {
+    init(source: ByteSource, kind: SchemaRegistry.DocumentKind, limits: ParserLimits, inputGuard: InputGuard,
+         session: ParseSession, progress: @escaping (Int) -> Void, pipelined: Bool) {
         self.source = source
         self.kind = kind
         self.limits = limits
+        self.inputGuard = inputGuard
         self.session = session
         self.progress = progress
         self.chunk = EventChunk(capacity: Self.chunkCapacity)
@@ -168,7 +173,11 @@ final class EventRecorder {
 
     @inline(__always)
     private func ensure(_ bytes: Int) {
-        if chunk.count + bytes > chunk.capacity { flush() }
+        if chunk.count + bytes > chunk.capacity {
+            flush()
+            // Only with limits above the chunk size (ParserLimits is public): one event that needs a bigger chunk.
+            if bytes > chunk.capacity { chunk = EventChunk(capacity: bytes) }
+        }
     }
 
     @inline(__always)
@@ -200,13 +209,42 @@ final class EventRecorder {
     // MARK: libxml2 callbacks
 
     func read(into buffer: UnsafeMutablePointer<CChar>, count: Int) -> Int {
+        // After a violation libxml2 has parsed what came before it, in order; now it gets the end of the input
+        // (the errors it then raises are not reported: the violation is the finding).
+        if inputStopped {
+            failOnInput()
+            return 0
+        }
         let n = source.read(into: buffer, count: count)
         if n < 0 { readFailed = true }
         if source.bytesRead - lastProgress >= 4 << 20 {
             lastProgress = source.bytesRead
             progress(source.bytesRead)
         }
-        return n
+        guard n > 0 else { return n }
+        let allowed = inputGuard.allow(buffer, count: n)
+        if allowed < n {
+            inputStopped = true
+            if allowed == 0 {
+                failOnInput()
+                return 0
+            }
+        }
+        return allowed
+    }
+
+    /// Reports the pre-scan's violation (from inside libxml2's read callback, where the parser must not be halted:
+    /// the end of the input stops it).
+    private func failOnInput() {
+        guard let violation = inputGuard.violation else { return }
+        let reason: FailReason = switch violation.kind {
+        case .doctype: .doctype
+        case .encoding: .encoding
+        case .depth: .depth
+        case .attributes, .startTagSize: .attributes
+        }
+        fail(reason, Int32(clamping: violation.line), Int32(clamping: violation.column), violation.message,
+             haltParser: false)
     }
 
     func startElement(_ localName: UnsafePointer<xmlChar>?, _ uri: UnsafePointer<xmlChar>?, _ attributeCount: Int,
@@ -244,7 +282,12 @@ final class EventRecorder {
                 let base = attributes + index * 5
                 if let start = base[3], let end = base[4] { attributeBytes += end - start + 12 }
             }
-            if attributeBytes > limits.maxTextBytes || attributeCount > 256 {
+            if attributeCount > min(limits.maxAttributesPerElement, Int(UInt16.max)) {
+                fail(.attributes, line, column,
+                     "an element has more than \(limits.maxAttributesPerElement) attributes; FWX elements have at most a few")
+                return
+            }
+            if attributeBytes > limits.maxTextBytes {
                 fail(.text, line, column, "an element's attributes are longer than \(limits.maxTextBytes) bytes")
                 return
             }
@@ -323,13 +366,13 @@ final class EventRecorder {
         putMessage(.schemaError, line: error.line, column: 0, code: 0, ParseSession.clean(error.message))
     }
 
-    enum FailReason: UInt8 { case depth = 1, elements, text, doctype, unknownDocument }
+    enum FailReason: UInt8 { case depth = 1, elements, text, doctype, unknownDocument, attributes, encoding }
 
-    private func fail(_ reason: FailReason, _ line: Int32, _ column: Int32, _ message: String) {
+    private func fail(_ reason: FailReason, _ line: Int32, _ column: Int32, _ message: String, haltParser: Bool = true) {
         guard !stopped else { return }
         putMessage(.fail, line: line, column: column, code: reason.rawValue, message)
         stopped = true
-        if let parser { xmlStopParser(parser) }
+        if haltParser, let parser { xmlStopParser(parser) }
     }
 }
 
@@ -551,6 +594,7 @@ final class ParseSession {
         let rule: String = switch EventRecorder.FailReason(rawValue: code) {
         case .doctype: RuleID.doctypeRefused
         case .unknownDocument: RuleID.unknownDocument
+        case .encoding: RuleID.notWellFormed
         default: RuleID.limitExceeded
         }
         let xpath = currentPosition().xpath

@@ -7,6 +7,8 @@ import Synchronization
 enum LibXML2 {
     private static let initialised: Bool = {
         xmlInitParser()
+        // libxml2 prints to stderr by default, on every thread whose handlers nobody set: not for FWX.
+        CLibXML2_silenceErrorsByDefault()
         return true
     }()
 
@@ -26,7 +28,7 @@ public final class CompiledSchema: @unchecked Sendable {
 
     /// Compiles the schema at `path`. Throws with libxml2's messages when the schema itself is broken.
     public init(path: String, namespace: String) throws {
-        LibXML2.ensureInitialised()
+        XMLHardening.prepareThread()
         guard let parserContext = xmlSchemaNewParserCtxt(path) else {
             throw FWXError(.schemaUnavailable, "cannot read schema \(path)", location: path)
         }

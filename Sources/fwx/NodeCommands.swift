@@ -40,17 +40,58 @@ struct ServeCommand: AsyncParsableCommand {
 }
 
 /// Makes swift-log write to standard error once per process; FWX_LOG_LEVEL overrides the configured level.
+///
+/// The node sets its logger's level from the configuration (`log.level`) after this bootstrap; a logger's level is
+/// its handler's, so with FWX_LOG_LEVEL set the handler keeps the environment's level and ignores that setting.
 enum LoggingBootstrap {
     private static let done: Void = {
+        let pinned = environmentLevel(ProcessInfo.processInfo.environment)
         LoggingSystem.bootstrap { label in
-            var handler = StreamLogHandler.standardError(label: label)
-            if let level = ProcessInfo.processInfo.environment["FWX_LOG_LEVEL"].flatMap(Logger.Level.init(rawValue:)) {
-                handler.logLevel = level
-            }
-            return handler
+            PinnedLevelLogHandler(StreamLogHandler.standardError(label: label), pinned: pinned)
         }
     }()
     static func once() { _ = done }
+
+    /// The level FWX_LOG_LEVEL names (trace, debug, info, notice, warning, error, critical; any case), or nil.
+    static func environmentLevel(_ environment: [String: String]) -> Logger.Level? {
+        environment["FWX_LOG_LEVEL"].flatMap { Logger.Level(rawValue: $0.trimmingCharacters(in: .whitespaces).lowercased()) }
+    }
+}
+
+/// A log handler whose level, when `pinned`, stays that level whatever a logger sets.
+struct PinnedLevelLogHandler: LogHandler {
+    private var handler: any LogHandler
+    private let pinned: Logger.Level?
+
+    init(_ handler: any LogHandler, pinned: Logger.Level?) {
+        self.handler = handler
+        self.pinned = pinned
+        if let pinned { self.handler.logLevel = pinned }
+    }
+
+    var logLevel: Logger.Level {
+        get { pinned ?? handler.logLevel }
+        set { if pinned == nil { handler.logLevel = newValue } }
+    }
+
+    var metadata: Logger.Metadata {
+        get { handler.metadata }
+        set { handler.metadata = newValue }
+    }
+
+    var metadataProvider: Logger.MetadataProvider? {
+        get { handler.metadataProvider }
+        set { handler.metadataProvider = newValue }
+    }
+
+    subscript(metadataKey key: String) -> Logger.Metadata.Value? {
+        get { handler[metadataKey: key] }
+        set { handler[metadataKey: key] = newValue }
+    }
+
+    func log(event: LogEvent) {
+        handler.log(event: event)
+    }
 }
 
 /// TLS client options shared by `send`, `pull`.
@@ -172,6 +213,8 @@ struct PullCommand: AsyncParsableCommand {
             do {
                 pageRecords = try await check.records(in: page.signedBatch, from: sender ?? "", name: name)
             } catch let error as FeedPageError {
+                // The operator's own terminal: the findings in full (the message names rule ids and lines only).
+                for finding in error.findings { print(finding.humanDescription) }
                 FileHandle.standardError.write(Data("fwx: page after cursor \(cursor) refused: \(error.message)\n".utf8))
                 throw ExitCode(ExitStatus.invalid)
             }

@@ -100,9 +100,9 @@ struct NodeSearchTests {
             for fact in facts { #expect(fact.recordId.hasPrefix("NL-") && expected[fact.recordId]?.totals == fact.totals) }
 
             var engine = TraceEngine()
-            engine.add(contentsOf: facts)
+            try engine.add(contentsOf: facts)
             var direct = TraceEngine()
-            direct.add(contentsOf: expected.values)
+            try direct.add(contentsOf: expected.values)
             #expect(engine.result().totals == direct.result().totals)
             #expect(engine.result().routes == direct.result().routes)
         }

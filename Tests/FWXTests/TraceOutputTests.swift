@@ -66,7 +66,7 @@ private let outputFacts: [RecordFacts] = {
 /// The trace of the fixture: August and September 2026, by month (so September is compared with August).
 private func outputResult() throws -> TraceResult {
     var engine = TraceEngine(query: try TraceQuery(from: "2026-08-01", to: "2026-09-30", period: .month))
-    engine.add(contentsOf: outputFacts)
+    try engine.add(contentsOf: outputFacts)
     return engine.result()
 }
 
@@ -276,7 +276,7 @@ struct TraceOutputTests {
         edgy.flows[0].category = nil
         edgy.routes[0].change = nil
         var grown = TraceEngine(query: .all)
-        grown.add(contentsOf: outputFacts)
+        try grown.add(contentsOf: outputFacts)
         for result in [try outputResult(), edgy, TraceEngine(query: .all).result(), grown.result()] {
             let expected = Array(try encoder.encode(result)) + [0x0A]
             let rendered = TraceJSON.render(result)
@@ -665,7 +665,7 @@ struct TraceOutputTests {
             var written = 0
             while written < 400 {
                 let batch = generator.nextCase(limit: 400 - written)
-                for record in batch { engine.add(RecordFacts.of(record)) }
+                for record in batch { try engine.add(RecordFacts.of(record)) }
                 written += batch.count
             }
         }

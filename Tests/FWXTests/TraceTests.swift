@@ -49,9 +49,9 @@ private func traceOrganisation(_ role: PartyRole, _ name: String, vat: String? =
 }
 
 private func traceRun(_ records: [Record], query: TraceQuery = .all, topRoutes: Int = 10, maxRecordsPerKey: Int = 500)
-    -> TraceResult {
+    throws -> TraceResult {
     var engine = TraceEngine(query: query)
-    for record in records { engine.add(RecordFacts.of(record)) }
+    for record in records { try engine.add(RecordFacts.of(record)) }
     return engine.result(topRoutes: topRoutes, maxRecordsPerKey: maxRecordsPerKey)
 }
 
@@ -267,7 +267,7 @@ struct TraceTests {
         #expect(engine.result() == before)
         for blob in blobs { #expect(blob.withUnsafeBytes { engine.add(binary: $0) }) }
         var decoded = TraceEngine()
-        for blob in blobs { decoded.add(try RecordFacts(binary: blob)) }
+        for blob in blobs { try decoded.add(try RecordFacts(binary: blob)) }
         #expect(engine.result() == decoded.result())
     }
 
@@ -275,7 +275,7 @@ struct TraceTests {
 
     @Test("flows per month, route and category match the hand-computed counts, NEQ and gross mass")
     func flowTotals() throws {
-        let result = traceRun(traceFlowRecords)
+        let result = try traceRun(traceFlowRecords)
         struct Flow: Equatable {
             var period: String?, origin: String?, transit: [String], destination: String?, category: CECategory?
             var records: Int, items: Int, neq: Double, gross: Double
@@ -300,7 +300,7 @@ struct TraceTests {
         #expect(result.routes.map(\.neqKg) == [5, 3, 0.5, 0])
         #expect(result.routes.map(\.grossKg) == [20, 62, 2, 100])
         #expect(result.routeCount == 4)
-        #expect(traceRun(traceFlowRecords, topRoutes: 2).routes.map(\.label) == ["PL → NL", "CZ → NL"])
+        #expect(try traceRun(traceFlowRecords, topRoutes: 2).routes.map(\.label) == ["PL → NL", "CZ → NL"])
 
         #expect(result.timeSeries.map(\.period) == ["2026-03", "2026-04"])
         #expect(result.timeSeries.map(\.records) == [2, 4])
@@ -327,7 +327,7 @@ struct TraceTests {
     @Test("change against the previous period: last complete period of the range against the one before")
     func periodChange() throws {
         // The range ends on 2026-04-30: April is complete and is compared with March.
-        let april = traceRun(traceFlowRecords, query: try TraceQuery(to: "2026-04-30"))
+        let april = try traceRun(traceFlowRecords, query: try TraceQuery(to: "2026-04-30"))
         #expect(april.comparison == PeriodComparison(current: "2026-04", previous: "2026-03"))
         let plToNL = try #require(april.routes.first { $0.label == "PL → NL" }?.change)
         #expect(plToNL == RouteChange(records: 1, previousRecords: 1, recordsChange: 0, recordsChangePercent: 0,
@@ -340,14 +340,14 @@ struct TraceTests {
 
         // Without `to` the range ends on the latest record (2026-04-25): April is not complete, March is compared
         // with February.
-        let open = traceRun(traceFlowRecords)
+        let open = try traceRun(traceFlowRecords)
         #expect(open.comparison == PeriodComparison(current: "2026-03", previous: "2026-02"))
         #expect(open.routes.first { $0.label == "PL → NL" }?.change?.previousRecords == 0)
         // February lies before `from`: no two complete periods in range, no change.
-        let short = traceRun(traceFlowRecords, query: try TraceQuery(from: "2026-03-01"))
+        let short = try traceRun(traceFlowRecords, query: try TraceQuery(from: "2026-03-01"))
         #expect(short.comparison == nil && short.routes.allSatisfy { $0.change == nil })
         // Quarters: Q2 ends 2026-06-30, so with to = 2026-06-30, Q2 is compared with Q1.
-        let quarters = traceRun(traceFlowRecords, query: try TraceQuery(to: "2026-06-30", period: .quarter))
+        let quarters = try traceRun(traceFlowRecords, query: try TraceQuery(to: "2026-06-30", period: .quarter))
         #expect(quarters.comparison == PeriodComparison(current: "2026-Q2", previous: "2026-Q1"))
         #expect(quarters.routes.first { $0.label == "PL → NL" }?.change?.recordsChange == 0)
         #expect(quarters.timeSeries.map(\.period) == ["2026-Q1", "2026-Q2"])
@@ -356,31 +356,31 @@ struct TraceTests {
 
     @Test("filters: period, countries and categories restrict records and figures")
     func filters() throws {
-        let april = traceRun(traceFlowRecords, query: try TraceQuery(from: "2026-04-01", to: "2026-04-30"))
+        let april = try traceRun(traceFlowRecords, query: try TraceQuery(from: "2026-04-01", to: "2026-04-30"))
         #expect(april.totals.recordsMatched == 4 && april.totals.recordsConsidered == 6)
         #expect(april.flows.allSatisfy { $0.period == "2026-04" })
 
         // CZ: origin of one shipment and of one seizure's items, owner of the shipment.
-        let czech = traceRun(traceFlowRecords, query: try TraceQuery(countries: ["cz"]))
+        let czech = try traceRun(traceFlowRecords, query: try TraceQuery(countries: ["cz"]))
         #expect(Set(czech.points.map(\.recordId)) == ["NL-SZ-2026-0000002"])
         #expect(czech.totals.recordsMatched == 2 && czech.totals.shipments == 1)
         // DE: transit of the first shipment, location and owner of the DE seizure.
-        let german = traceRun(traceFlowRecords, query: try TraceQuery(countries: ["DE"]))
+        let german = try traceRun(traceFlowRecords, query: try TraceQuery(countries: ["DE"]))
         #expect(Set(german.routes.map(\.label)) == ["PL → DE → NL", "? → DE"])
 
         // F4: only seizures with F4 items, and only their F4 items count.
-        let f4 = traceRun(traceFlowRecords, query: try TraceQuery(categories: [.f4]))
+        let f4 = try traceRun(traceFlowRecords, query: try TraceQuery(categories: [.f4]))
         #expect(f4.totals.recordsMatched == 3 && f4.totals.shipments == 0)
         #expect(f4.totals.neqKg == 7 && f4.totals.grossKg == 28)
         #expect(f4.categories.map(\.category) == [.f4])
         #expect(f4.flows.allSatisfy { $0.category == .f4 })
         #expect(f4.points.first { $0.recordId == "NL-SZ-2026-0000001" }?.neqKg == 2.5)
 
-        let yearly = traceRun(traceFlowRecords, query: try TraceQuery(period: .year))
+        let yearly = try traceRun(traceFlowRecords, query: try TraceQuery(period: .year))
         #expect(yearly.flows.allSatisfy { $0.period == "2026" })
         #expect(yearly.timeSeries.map(\.records) == [6])
 
-        let regions = traceRun(traceFlowRecords, query: try TraceQuery(regionLevel: 2))
+        let regions = try traceRun(traceFlowRecords, query: try TraceQuery(regionLevel: 2))
         #expect(Set(regions.flows.compactMap(\.destinationRegion)) == ["NL33", "NL42"])
         #expect(regions.routes.count == 4)
 
@@ -394,8 +394,8 @@ struct TraceTests {
     @Test("the result does not depend on the order records are added in, and survives JSON")
     func orderIndependence() throws {
         let records = traceFlowRecords + (try traceBackground(senders: ["NL", "BE"], recordsEach: 200, seed: 5))
-        let forward = traceRun(records)
-        let backward = traceRun(records.reversed())
+        let forward = try traceRun(records)
+        let backward = try traceRun(records.reversed())
         // Field by field, so that a failure says where.
         #expect(forward.totals == backward.totals)
         #expect(forward.flows == backward.flows)
@@ -439,7 +439,7 @@ struct TraceTests {
                          parties: [traceOrganisation(.buyer, "Planted Epsilon", vat: "ATU99999998")]),
         ]
         let plantedIds = Set(planted.map(\.recordId))
-        let result = traceRun(background + planted)
+        let result = try traceRun(background + planted)
 
         let byContainer = try #require(result.clusters.first { $0.members.contains("PL-SH-2026-9000001") })
         #expect(byContainer.members == ["DE-SH-2026-9000001", "NL-SH-2026-9000001", "PL-SH-2026-9000001"])
@@ -485,19 +485,19 @@ struct TraceTests {
             traceSeizure("NL-SZ-2026-000000\(number)", "2026-03-0\(number)", in: "NL",
                          items: [traceItem(.unmarked, neq: 1, gross: 2, product: "Cobra 6", brand: "Cobra")])
         }
-        let guarded = traceRun(records, maxRecordsPerKey: 5)
+        let guarded = try traceRun(records, maxRecordsPerKey: 5)
         #expect(guarded.clusters.isEmpty)
         #expect(guarded.ignoredKeys == [IgnoredKey(kind: .product, value: "COBRA6/COBRA", roles: [],
                                                    label: "product COBRA6/COBRA", records: 6)])
-        let allowed = traceRun(records, maxRecordsPerKey: 6)
+        let allowed = try traceRun(records, maxRecordsPerKey: 6)
         #expect(allowed.clusters.map(\.members.count) == [6] && allowed.ignoredKeys.isEmpty)
         // Products can also be left out of linking altogether.
-        let noProducts = traceRun(records, query: try TraceQuery(linkKinds: Set(LinkKind.allCases).subtracting([.product])))
+        let noProducts = try traceRun(records, query: try TraceQuery(linkKinds: Set(LinkKind.allCases).subtracting([.product])))
         #expect(noProducts.clusters.isEmpty && noProducts.ignoredKeys.isEmpty)
     }
 
     @Test("withdrawn records are skipped: they count as considered and join nothing")
-    func withdrawnSkipped() {
+    func withdrawnSkipped() throws {
         let records = [
             traceShipment("PL-SH-1", departure: "2026-01-01", from: "PL", to: "NL", containers: ["ABCU1111111"]),
             traceShipment("NL-SH-1", departure: "2026-01-02", from: "PL", to: "NL", containers: ["ABCU1111111"],
@@ -505,7 +505,7 @@ struct TraceTests {
             traceShipment("DE-SH-1", departure: "2026-01-03", from: "PL", to: "NL", containers: ["ABCU1111111"]),
             traceSeizure("NL-SZ-1", "2026-01-04", in: "NL", items: [traceItem(.f4, neq: 9, gross: 9)], status: .withdrawn),
         ]
-        let result = traceRun(records)
+        let result = try traceRun(records)
         #expect(result.totals.recordsConsidered == 4 && result.totals.recordsWithdrawn == 2)
         #expect(result.totals.recordsMatched == 2 && result.totals.neqKg == 0)
         #expect(result.clusters.map(\.members) == [["DE-SH-1", "PL-SH-1"]])
@@ -514,7 +514,7 @@ struct TraceTests {
 
     @Test("an engine that matched nothing gives an empty result")
     func emptyResult() throws {
-        let result = traceRun(traceFlowRecords, query: try TraceQuery(from: "2030-01-01", to: "2030-12-31"))
+        let result = try traceRun(traceFlowRecords, query: try TraceQuery(from: "2030-01-01", to: "2030-12-31"))
         #expect(result.totals.recordsConsidered == 6 && result.totals.recordsMatched == 0)
         #expect(result.flows.isEmpty && result.routes.isEmpty && result.timeSeries.isEmpty && result.clusters.isEmpty)
         #expect(result.categories.isEmpty && result.points.isEmpty && result.countries.isEmpty)
@@ -526,7 +526,7 @@ struct TraceTests {
     func limits() throws {
         let records = try traceBackground(senders: ["NL"], recordsEach: 300, seed: 77)
         var engine = TraceEngine()
-        for record in records { engine.add(RecordFacts.of(record)) }
+        for record in records { try engine.add(RecordFacts.of(record)) }
         let all = engine.result()
         let big = engine.result(minClusterSize: 3)
         #expect(big.clusters.allSatisfy { $0.members.count >= 3 })
@@ -547,7 +547,7 @@ struct TraceTests {
         let facts = (traceFlowRecords + (try traceBackground(senders: ["NL", "DE"], recordsEach: 400, seed: 11)))
             .map(RecordFacts.of)
         var sequential = TraceEngine()
-        for item in facts { sequential.add(item) }
+        for item in facts { try sequential.add(item) }
         var concurrent = TraceEngine()
         concurrent.addConcurrently(chunkSize: 7) { adder in
             for item in facts { adder.add(item) }
@@ -561,7 +561,7 @@ struct TraceTests {
         let facts = (traceFlowRecords + (try traceBackground(senders: ["NL", "PL"], recordsEach: 300, seed: 17)))
             .map(RecordFacts.of)
         var sequential = TraceEngine()
-        for item in facts { sequential.add(item) }
+        for item in facts { try sequential.add(item) }
         var blobs = facts.map { $0.binary() }
         blobs.insert([0xFF, 0x00], at: 100)
         blobs.insert(Array(blobs[5].prefix(7)), at: 3)
