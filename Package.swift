@@ -133,3 +133,38 @@ let package = Package(
         ),
     ]
 )
+
+// Fuzz targets (docs/fuzzing.md), only when FWX_FUZZ=1: `scripts/fuzz` builds them with libFuzzer and AddressSanitizer
+// in their own scratch path (.build-fuzz). The normal build never sees them. In that mode the package is cut down to
+// what the fuzzers link: FWXNode is reduced to its configuration reader (no Hummingbird/NIO to instrument), and the
+// CLI and the tests are left out.
+if Context.environment["FWX_FUZZ"] == "1" {
+    let fuzzed = ["FWXModel", "FWXXML", "FWXSigning", "FWXConvert", "CLibXML2", "CXMLSec"]
+    package.targets.removeAll { !fuzzed.contains($0.name) }
+    package.products = []
+    package.targets.append(.target(
+        name: "FWXNode",
+        dependencies: ["FWXModel", .product(name: "Yams", package: "Yams"), .product(name: "Logging", package: "swift-log")],
+        path: "Sources/FWXNode",
+        sources: ["NodeConfiguration.swift", "NodeConfiguration+YAML.swift"],
+        swiftSettings: swiftSettings
+    ))
+    package.targets.append(.target(name: "CLibFuzzer", path: "Fuzz/CLibFuzzer"))
+    package.targets.append(.target(name: "FuzzSupport", dependencies: ["FWXModel", "CLibFuzzer"], path: "Fuzz/FuzzSupport",
+                                   swiftSettings: swiftSettings))
+    let fuzzTargets: [(name: String, dependencies: [Target.Dependency])] = [
+        ("fuzz-validator", ["FWXXML"]),
+        ("fuzz-signature", ["FWXSigning", "CLibXML2"]),
+        ("fuzz-csv", ["FWXConvert", "FWXXML"]),
+        ("fuzz-profile", ["FWXConvert", "FWXXML"]),
+        ("fuzz-json", ["FWXConvert", "FWXXML"]),
+        ("fuzz-nodeconfig", ["FWXNode"]),
+    ]
+    for target in fuzzTargets {
+        package.targets.append(.executableTarget(name: target.name, dependencies: target.dependencies + ["FuzzSupport", "FWXModel"],
+                                                 path: "Fuzz/\(target.name)",
+                                                 // @main in a file not named main.swift; it calls libFuzzer's driver.
+                                                 swiftSettings: swiftSettings + [.unsafeFlags(["-parse-as-library"])]))
+        package.products.append(.executable(name: target.name, targets: [target.name]))
+    }
+}

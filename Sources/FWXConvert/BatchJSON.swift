@@ -194,12 +194,40 @@ public final class BatchJSONReader {
         } catch {
             throw problem("\(path) is not valid JSON", line: line)
         }
-        // Keys the model does not have would be lost silently: refuse them.
-        if let input = try? JSONSerialization.jsonObject(with: data, options: [.fragmentsAllowed]),
-           let unknown = JSONKeyShape.of(value).unknownKey(in: input, path: path) {
-            throw problem("\(unknown.path): key \"\(unknown.key)\" is not part of the FWX JSON shape (docs/json.md); it would be lost", line: line)
+        if let input = try? JSONSerialization.jsonObject(with: data, options: [.fragmentsAllowed]) {
+            // Keys the model does not have would be lost silently: refuse them.
+            if let unknown = JSONKeyShape.of(value).unknownKey(in: input, path: path) {
+                throw problem("\(unknown.path): key \"\(unknown.key)\" is not part of the FWX JSON shape (docs/json.md); it would be lost", line: line)
+            }
+            // JSON can carry control characters that XML 1.0 cannot (not even as &#8;): the XML written would not
+            // be well-formed. Refuse them here, where the path can be named.
+            if let found = Self.characterXMLCannotCarry(in: input, path: path) {
+                let code = "U+" + String(found.scalar.value, radix: 16, uppercase: true).leftPadded(to: 4)
+                throw problem("\(found.path) contains the control character \(code), which XML cannot carry; remove it", line: line)
+            }
         }
         return value
+    }
+
+    /// The first string value under `input` holding a character outside XML 1.0's `Char` production.
+    private static func characterXMLCannotCarry(in input: Any, path: String) -> (path: String, scalar: Unicode.Scalar)? {
+        if let text = input as? String {
+            for scalar in text.unicodeScalars {
+                switch scalar.value {
+                case 0x09, 0x0A, 0x0D, 0x20...0xD7FF, 0xE000...0xFFFD, 0x10000...0x10FFFF: continue
+                default: return (path, scalar)
+                }
+            }
+        } else if let object = input as? [String: Any] {
+            for key in object.keys.sorted() {
+                if let found = characterXMLCannotCarry(in: object[key]!, path: "\(path).\(key)") { return found }
+            }
+        } else if let array = input as? [Any] {
+            for (index, value) in array.enumerated() {
+                if let found = characterXMLCannotCarry(in: value, path: "\(path)[\(index)]") { return found }
+            }
+        }
+        return nil
     }
 
     /// A batch in which every optional value is present and every list has members, in each of its forms
@@ -484,4 +512,8 @@ indirect enum JSONKeyShape: Sendable {
         }
         return nil
     }
+}
+
+private extension String {
+    func leftPadded(to width: Int) -> String { String(repeating: "0", count: Swift.max(0, width - count)) + self }
 }
