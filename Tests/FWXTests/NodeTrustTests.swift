@@ -232,3 +232,169 @@ struct NodeTrustTests {
     }
 }
 
+
+/// A child `python3 -m http.server` on 127.0.0.1 serving a folder (a CRL distribution point), or a server that
+/// accepts connections and never answers.
+final class LocalHTTPServer: @unchecked Sendable {
+    // @unchecked Sendable: `process` is only started in init and terminated in stop(), from the test's task.
+    let port: Int
+    private let process: Process
+
+    init(serving directory: String? = nil, silent: Bool = false) throws {
+        port = try unusedLocalPort()
+        process = Process()
+        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        if silent {
+            process.arguments = ["python3", "-c", """
+                import socket, time
+                s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+                s.bind(("127.0.0.1", \(port))); s.listen(8)
+                held = []
+                while True:
+                    c, _ = s.accept(); held.append(c)
+                """]
+        } else {
+            process.arguments = ["python3", "-m", "http.server", String(port), "--bind", "127.0.0.1",
+                                 "--directory", directory ?? "."]
+        }
+        process.standardOutput = FileHandle.nullDevice
+        process.standardError = FileHandle.nullDevice
+        try process.run()
+    }
+
+    var url: String { "http://127.0.0.1:\(port)" }
+
+    /// Waits until the port accepts connections (at most 10 s).
+    func waitUntilListening() async throws {
+        let deadline = ContinuousClock.now + .seconds(10)
+        while ContinuousClock.now < deadline {
+            do {
+                _ = try await CRLFetcher.fetch(url + "/", configuration: CRLFetchConfiguration(connectTimeout: 1, timeout: 0.5))
+                return
+            } catch let error as CRLFetchError where error.code != .transfer {
+                return
+            } catch {
+                try await Task.sleep(for: .milliseconds(100))
+            }
+        }
+        throw TestSupportError("the local HTTP server on \(port) did not start")
+    }
+
+    func stop() {
+        if process.isRunning {
+            kill(process.processIdentifier, SIGKILL)
+            process.waitUntilExit()
+        }
+    }
+    deinit { stop() }
+}
+
+@Suite("CRL distribution points", .serialized)
+struct CRLFetchTests {
+    @Test("CRLFetcher: plain http allowed, other schemes refused, 404, size limit and timeout are errors")
+    func fetcher() async throws {
+        let pki = try await NodeTestPKI.shared()
+        try await withTemporaryDirectoryAsync { folder in
+            try FileManager.default.copyItem(atPath: pki.root + "/DE/crl.pem", toPath: folder + "/de.crl")
+            try Data(repeating: 0x41, count: 300_000).write(to: URL(fileURLWithPath: folder + "/big.crl"))
+            let server = try LocalHTTPServer(serving: folder)
+            defer { server.stop() }
+            try await server.waitUntilListening()
+            let bytes = try await CRLFetcher.fetch(server.url + "/de.crl")
+            #expect(RevocationList(bytes: bytes)?.issuerName.contains("FWX Test CA DE") == true)
+            await #expect(throws: CRLFetchError(code: .httpStatus, message: "", url: "")) {
+                try await CRLFetcher.fetch(server.url + "/none.crl")
+            }
+            await #expect(throws: CRLFetchError(code: .tooLarge, message: "", url: "")) {
+                try await CRLFetcher.fetch(server.url + "/big.crl", configuration: CRLFetchConfiguration(maxBytes: 100_000))
+            }
+            await #expect(throws: CRLFetchError(code: .invalidURL, message: "", url: "")) {
+                try await CRLFetcher.fetch("ftp://127.0.0.1/de.crl")
+            }
+            let silent = try LocalHTTPServer(silent: true)
+            defer { silent.stop() }
+            try await Task.sleep(for: .milliseconds(500))
+            let started = ContinuousClock.now
+            await #expect(throws: CRLFetchError(code: .timedOut, message: "", url: "")) {
+                try await CRLFetcher.fetch(silent.url + "/de.crl", configuration: CRLFetchConfiguration(timeout: 1))
+            }
+            #expect(ContinuousClock.now - started < .seconds(10))
+        }
+    }
+
+    @Test("A node fetches CRLs from its callers' distribution points: bad, foreign or failed downloads change nothing, a newer CRL of the CA revokes on the open connection, and the last good list stays when the server goes away")
+    func nodeFetchesFromDistributionPoints() async throws {
+        try await withNodeTestNetwork(["NL", "DE"]) { network in
+            let served = network.folder + "/served"
+            try FileManager.default.createDirectory(atPath: served + "/crl", withIntermediateDirectories: true)
+            let server = try LocalHTTPServer(serving: served)
+            defer { server.stop() }
+            let root = network.folder + "/pki-crldp"
+            let made = try runProcess(Paths.repo("scripts/test-pki"), [root, "--countries", "NL,DE",
+                                                                       "--crl-url", server.url + "/crl"], timeout: 180)
+            try #require(made.status == 0, "\(made)")
+            try await server.waitUntilListening()
+            let pki = NodeTestPKI(root: root)
+            let copy = try NodeRevocationTests.TrustCopy(pki: pki, country: "DE", in: network.folder + "/copy")
+
+            var configuration = network.configuration("NL", peers: [NodeTestPeer(country: "DE")])
+            configuration.tls = CredentialFiles(certificate: pki.certificate("NL", "node-tls"), key: pki.key("NL", "node-tls"))
+            configuration.signing = CredentialFiles(certificate: pki.certificate("NL", "node-signing"),
+                                                    key: pki.key("NL", "node-signing"))
+            configuration.trust = TrustSettings(directory: copy.trustDirectory, reloadCRLsEverySeconds: 3600,
+                                                fetchCRLsEverySeconds: 0.2)
+            configuration.peers[0].caFile = pki.ca("DE")
+            let nl = try await network.start(configuration)
+            let client = HTTPSClient(credentials: TLSClientCredentials(
+                certificateFile: pki.certificate("DE", "node-tls"), keyFile: pki.key("DE", "node-tls"),
+                caFile: pki.ca("NL")))
+            let health = network.url("NL") + "/healthz"
+            #expect(try await client.get(health).status == 200)
+            #expect(try await nodeTestEventually(seconds: 10) {
+                nl.node.trust.distributionPoints.contains(server.url + "/crl/DE-crl.pem")
+            }, "the DE caller's distribution point was not learnt")
+            let operatorClient = HTTPSClient(credentials: TLSClientCredentials(
+                certificateFile: pki.certificate("NL", "liaison"), keyFile: pki.key("NL", "liaison"), caFile: pki.ca("NL")))
+            func fetches(_ result: String) async throws -> Double {
+                let text = try await operatorClient.get(network.url("NL") + "/metrics").nodeTestText
+                return nodeTestMetric(text, "fwx_crl_fetches_total", label: "result=\"\(result)\"") ?? 0
+            }
+            let distributed = served + "/crl/DE-crl.pem"
+            // 404, then not a CRL, then a CRL the rogue CA signed: nothing changes.
+            #expect(try await nodeTestEventually(seconds: 10) { try await fetches("failed") >= 1 })
+            try Data("not a CRL".utf8).write(to: URL(fileURLWithPath: distributed))
+            #expect(try await nodeTestEventually(seconds: 10) { try await fetches("unreadable") >= 1 })
+            try NodeTrustTests.openssl(["ca", "-batch", "-config", root + "/untrusted/ca-db/openssl.cnf", "-gencrl",
+                                        "-crldays", "30", "-out", distributed])
+            #expect(try await nodeTestEventually(seconds: 10) { try await fetches("untrusted") >= 1 })
+            #expect(try await client.get(health).status == 200)
+
+            // DE's CA revokes DE's node certificate and publishes the CRL at its distribution point only.
+            try copy.revoke(pki.certificate("DE", "node-tls"), crlFile: "DE-crl.pem")
+            try FileManager.default.moveItem(atPath: copy.trustDirectory + "/DE-crl.pem", toPath: distributed + ".new")
+            try FileManager.default.copyItem(atPath: pki.root + "/DE/crl.pem", toPath: copy.trustDirectory + "/DE-crl.pem")
+            #expect(rename(distributed + ".new", distributed) == 0)
+            #expect(try await nodeTestEventually(seconds: 10) { try await fetches("accepted") >= 1 })
+            let open = try await client.get(health)
+            #expect(open.connectionsOpened == 0 && open.status == 403 && open.nodeTestText.contains("revoked"),
+                    "\(open.status) \(open.nodeTestText)")
+
+            // The server goes away: downloads fail, the fetched list stays in force.
+            server.stop()
+            let failedBefore = try await fetches("failed")
+            #expect(try await nodeTestEventually(seconds: 10) { try await fetches("failed") > failedBefore })
+            #expect(try await client.get(health).status == 403)
+            // A reload of the folder (whose DE CRL is older) does not drop it either.
+            nl.node.trust.reload()
+            #expect(try await client.get(health).status == 403)
+        }
+    }
+}
+
+/// Creates a fresh temporary folder for an async body and removes it afterwards.
+func withTemporaryDirectoryAsync<T>(_ body: (String) async throws -> T) async throws -> T {
+    let folder = FileManager.default.temporaryDirectory.appendingPathComponent("fwx-tests-\(getpid())-\(UUID().uuidString)").path
+    try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+    defer { try? FileManager.default.removeItem(atPath: folder) }
+    return try await body(folder)
+}
