@@ -100,7 +100,7 @@ public enum RuleID {
         (certificateValidity, .error, "The signer certificate (and its chain) is within its validity period."),
         (certificateUsage, .error, "The signer certificate's key usage allows signing (digitalSignature or nonRepudiation)."),
         (certificateRevoked, .error, "The signer certificate is not on its CA's revocation list in the trust store."),
-        (signerCountry, .error, "The signer certificate's country (subject C) is the document's sender country."),
+        (signerCountry, .error, "The signer certificate's country (subject C) is the document's sender country, and it chains to a CA that speaks for that country."),
         (signatureAlgorithm, .error, "RSA-SHA256 with keys of 2048 bits or more, or ECDSA P-256 with SHA-256; digests SHA-256."),
         (receiptMismatch, .error, "A receipt names the batch's BatchId and the SHA-256 of its exclusive canonical form."),
         (batchIdReused, .error, "A batch id names one batch: resending the same signed batch returns its receipt, a different batch under a used id is refused (HTTP 409)."),

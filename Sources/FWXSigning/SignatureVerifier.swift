@@ -33,7 +33,8 @@ public enum SignatureComputation: Sendable {
 /// signing, not be revoked (where the store has its CA's CRL), and name the document's sender country.
 public struct SignatureVerifier: Sendable {
     public let trustStore: TrustStore
-    /// Countries for certificates whose subject has no C, or whose C must be overridden, by SHA-256 fingerprint.
+    /// Countries for certificates whose subject has no C, or whose C must be overridden, by SHA-256 fingerprint. A
+    /// signer named here is vouched for by whoever set the mapping: its CA need not speak for that country.
     public var countryByFingerprint: [String: String]
     /// "Now" for validity checks (seconds since 1970); the clock when nil.
     public var now: Double?
@@ -152,7 +153,7 @@ public struct SignatureVerifier: Sendable {
             add(RuleID.signerCountry,
                 "signed by a certificate of \(signerCountry ?? "no country"), but the document says it comes from \(sender)",
                 keyInfo)
-        } else if let sender, validity == 0, chainError == 0,
+        } else if let sender, validity == 0, chainError == 0, countryByFingerprint[signer.fingerprint] == nil,
                   let problem = countryBindingProblem(signer, chain: certificates, sender: sender, at: moment) {
             add(RuleID.signerCountry, problem, keyInfo)
         }

@@ -89,3 +89,22 @@ extension Certificate {
 func nulTerminated(_ buffer: [CChar]) -> String {
     String(decoding: buffer.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
 }
+
+extension SigningIdentity {
+    /// Why this identity may not sign `bytes` (a batch): its certificate's country (subject C) is not the batch's
+    /// sender country, so every verifier would refuse the signature (FWX-G007). Nil when it may, or when the
+    /// document is not a batch with a sender country (validation reports that).
+    public func senderCountryProblem(in bytes: [UInt8], name: String) throws -> String? {
+        try XMLSec.ensureInitialised()
+        let document = try SignedDocument(bytes: bytes, name: name)
+        guard let root = document.root, let sender = Nodes.fwxText(root, ["Header", "Sender", "Country"]) else {
+            return nil
+        }
+        let country = certificate.country
+        guard CountryCode.normalize(sender) != country.flatMap({ CountryCode.normalize($0) }) || country == nil else {
+            return nil
+        }
+        return "\(name) comes from \(sender) (Header/Sender/Country), but the certificate \(certificate.commonName ?? "?") "
+            + "is for \(country ?? "no country"); sign a country's batches with a certificate of that country"
+    }
+}

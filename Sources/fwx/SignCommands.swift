@@ -12,7 +12,10 @@ struct SignCommand: AsyncParsableCommand {
         discussion: """
             The key file must be readable by its owner only (chmod 600). The certificate file holds the signer's \
             certificate, optionally followed by intermediates; all go into KeyInfo. An invalid batch is refused \
-            with its findings. Exit status: 0 signed, 1 the batch is invalid, 2 usage or I/O error.
+            with its findings. A batch whose sender country (Header/Sender/Country) is not the certificate's \
+            country (subject C) is refused before anything is signed. \
+            Exit status: 0 signed, 1 the batch is invalid, 2 usage or I/O error, or a certificate of another \
+            country than the batch's sender.
             """)
 
     @Option(help: "Private key, PEM (unencrypted, mode 600).")
@@ -37,6 +40,10 @@ struct SignCommand: AsyncParsableCommand {
     func run() async throws {
         let identity = try SigningIdentity(keyFile: key, certificateFile: cert)
         let bytes = try readFileBytes(input)
+        if let problem = try identity.senderCountryProblem(in: bytes, name: input) {
+            FileHandle.standardError.write(Data("fwx: error: \(problem); not signed\n".utf8))
+            throw ExitCode(ExitStatus.usageOrIO)
+        }
         // Validation streams on its own threads while the signature is made; an invalid batch's signature is
         // thrown away unseen.
         let name = input

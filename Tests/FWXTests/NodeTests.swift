@@ -131,10 +131,10 @@ struct NodeTests {
             #expect(feedOut.allSatisfy { $0.callerFingerprint == beFingerprint && $0.result == "ok" })
             #expect(feedOut.first?.target == "after=0")
 
-            // Only configured peers may pull: NL's own liaison is refused.
+            // Only configured peers' nodes may pull: NL's own liaison is refused (a liaison certificate, FWX-N015).
             let refused = try await network.get("/v1/feed?after=0&limit=5", as: pki.liaison("NL"), to: "NL")
             #expect(refused.status == 403)
-            #expect(refused.nodeTestError?.rule == RuleID.notEntitled)
+            #expect(refused.nodeTestError?.rule == RuleID.callerRole)
         }
     }
 
@@ -453,8 +453,8 @@ struct NodeTests {
             #expect(over.nodeTestError?.rule == RuleID.rateLimited)
             #expect(over.header("retry-after") != nil)
             // The budget is per caller country: the Dutch liaison is still served.
-            let ownLiaison = try await network.get("/v1/records/NL-SZ-2026-0000001", as: pki.liaison("NL"), to: "NL")
-            #expect(ownLiaison.status == 404)
+            let ownLiaison = try await network.get("/healthz", as: pki.liaison("NL"), to: "NL")
+            #expect(ownLiaison.status == 200)
             let refusals = try await nl.audit("refusal", caller: "DE")
             #expect(refusals.map(\.result) == ["429 \(RuleID.rateLimited)"])
         }
