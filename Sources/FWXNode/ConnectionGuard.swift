@@ -173,6 +173,14 @@ final class ConnectionGuard: ChannelDuplexHandler, RemovableChannelHandler {
             phase = .idle
             arm(settings.idleTimeoutSeconds, reason: "idle-timeout")
         }
+        // The client closed its side: the request it is in the middle of (or the next one) can never arrive, so
+        // nothing is gained by waiting for a deadline; an answer being prepared is still written.
+        if let event = event as? ChannelEvent, event == .inputClosed, phase != .processing {
+            phase = .closing
+            deadline?.cancel()
+            deadline = nil
+            context.close(promise: nil)
+        }
         context.fireUserInboundEventTriggered(event)
     }
 
@@ -181,9 +189,9 @@ final class ConnectionGuard: ChannelDuplexHandler, RemovableChannelHandler {
             deadline?.cancel()
             deadline = nil
             phase = .closing
-            node.metrics.tlsRefusal(reason)
+            node.metrics.tlsRefusal(reason.word)
             // A certificate FWX's check refused was audited there, with what the certificate says.
-            if !verification.isSet { auditHandshakeRefusal(reason) }
+            if !verification.isSet { auditHandshakeRefusal(reason.word, cause: reason.cause) }
         }
         context.fireErrorCaught(error)
     }
@@ -232,7 +240,7 @@ final class ConnectionGuard: ChannelDuplexHandler, RemovableChannelHandler {
         if let reason {
             if reason == "handshake-timeout" {
                 node.metrics.tlsRefusal(reason)
-                auditHandshakeRefusal(reason)
+                auditHandshakeRefusal(reason, cause: nil)
             } else {
                 node.metrics.connectionClosed(reason)
             }
@@ -241,27 +249,37 @@ final class ConnectionGuard: ChannelDuplexHandler, RemovableChannelHandler {
         context.close(promise: nil)
     }
 
-    private func auditHandshakeRefusal(_ reason: String) {
+    private func auditHandshakeRefusal(_ reason: String, cause: String?) {
         node.auditTrail.refusal(AuditEntry(callerCountry: "??", callerFingerprint: "", action: "refusal",
                                            target: "tls-handshake", result: "tls \(reason)",
-                                           detail: "from \(address)"),
+                                           detail: "from \(address)" + (cause.map { " (\($0))" } ?? "")),
                                 subject: address)
     }
 
-    /// The reason word of a failed handshake, or nil when `error` is not one (a client that went away, say).
-    static func handshakeRefusal(_ error: any Error) -> String? {
+    /// The reason word of a failed handshake, and for a failure FWX does not name, BoringSSL's reason code (such as
+    /// `BAD_ECC_CERT`); nil when `error` is not a failed handshake (a client that went away, say).
+    static func handshakeRefusal(_ error: any Error) -> (word: String, cause: String?)? {
         guard let error = error as? NIOSSLError, case .handshakeFailed(let cause) = error else { return nil }
         let text = "\(cause)"
+        // A client that went away during the handshake was not refused (a port check, say).
+        if text.contains("EOF during") { return nil }
         let reasons: [(String, String)] = [
             ("PEER_DID_NOT_RETURN_A_CERTIFICATE", "no-certificate"),
             ("CERTIFICATE_VERIFY_FAILED", "certificate-refused"),
             ("UNSUPPORTED_PROTOCOL", "protocol-version"),
             ("NO_SHARED_CIPHER", "no-shared-cipher"),
             ("NO_SHARED_GROUP", "no-shared-cipher"),
+            // What BoringSSL says to a client that offers only suites without ECDHE+AEAD to an EC key.
+            ("WRONG_CURVE", "no-shared-cipher"),
+            ("NO_CIPHERS_AVAILABLE", "no-shared-cipher"),
             ("HTTP_REQUEST", "not-tls"),
             ("WRONG_VERSION_NUMBER", "not-tls"),
         ]
-        return reasons.first { text.contains($0.0) }?.1 ?? "handshake-failed"
+        if let word = reasons.first(where: { text.contains($0.0) })?.1 { return (word, nil) }
+        // BoringSSL's reason codes are upper-case words with underscores, the last part of each error line.
+        let code = text.split(whereSeparator: { !($0.isUppercase || $0.isNumber || $0 == "_") })
+            .last { $0.count > 3 && $0.contains("_") }
+        return ("handshake-failed", code.map { String($0.prefix(64)) })
     }
 }
 
