@@ -77,7 +77,7 @@ public enum RuleID {
         (notWellFormed, .error, "The document is well-formed XML in UTF-8 (or a declared encoding)."),
         (doctypeRefused, .error, "No DOCTYPE, DTD or entity declarations: batches never carry them."),
         (unknownDocument, .error, "The root element is a Batch in a namespace FWX knows; xsi:schemaLocation is ignored."),
-        (limitExceeded, .error, "Nesting depth, element count per record and text length stay within the configured limits."),
+        (limitExceeded, .error, "Nesting depth, element count per record, text length, attributes per element and start-tag length stay within the configured limits."),
         (schema, .error, "The document conforms to the bundled XSD of its namespace (schemas/v1/batch.xsd)."),
         (containerCheckDigit, .error, "A container number carries the right ISO 6346 check digit."),
         (mrn, .error, "A customs MRN has 18 characters: year, country of the office, 13 characters and the right check character."),

@@ -180,8 +180,10 @@ private struct BinaryCursor {
     /// Item count and kilograms; nil for a count beyond 2^32 or a kilogram value that is not finite (no record
     /// has those, and they would overflow the engine's sums or have no JSON form).
     mutating func amounts() -> RecordFacts.Amounts? {
+        // Amounts beyond TraceEngine.maxKilograms are refused like non-finite ones: no sum of them can overflow.
         guard let items = varint(), items <= UInt64(UInt32.max), let neq = double(), let gross = double(),
-              neq.isFinite, gross.isFinite
+              neq.isFinite, gross.isFinite,
+              abs(neq) <= TraceEngine.maxKilograms, abs(gross) <= TraceEngine.maxKilograms
         else { return nil }
         return RecordFacts.Amounts(items: Int(items), neqKg: neq, grossKg: gross)
     }

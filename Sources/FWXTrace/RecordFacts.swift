@@ -48,7 +48,11 @@ public struct RecordFacts: Sendable, Hashable, Codable {
         }
 
         static func + (lhs: Amounts, rhs: Amounts) -> Amounts {
-            Amounts(items: lhs.items + rhs.items, neqKg: lhs.neqKg + rhs.neqKg, grossKg: lhs.grossKg + rhs.grossKg)
+            // Saturating: a count past Int.max (only from facts given field by field) is refused later, when the
+            // binary form is read (at most UInt32.max items), rather than trapping here.
+            let (items, overflow) = lhs.items.addingReportingOverflow(rhs.items)
+            return Amounts(items: overflow ? (lhs.items < 0 ? Int.min : Int.max) : items,
+                           neqKg: lhs.neqKg + rhs.neqKg, grossKg: lhs.grossKg + rhs.grossKg)
         }
     }
 

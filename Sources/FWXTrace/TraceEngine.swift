@@ -106,26 +106,14 @@ public struct TraceEngine: Sendable {
     /// decoding it to a ``RecordFacts`` first; the same as `add(RecordFacts(binary: bytes))` for every form
     /// ``RecordFacts/binary()`` makes. (Strings are compared as the UTF-8 bytes they are: bytes that are not
     /// UTF-8, which that encoder never writes, are not repaired first.) Returns false, having changed nothing, when
-    /// the bytes are truncated, of another version or malformed, or hold an amount beyond ``maxKilograms``.
+    /// the bytes are truncated, of another version or malformed (which includes an amount beyond ``maxKilograms``:
+    /// with at most 2^31 records of at most 10^9 kg each, no sum can become infinite, and rounding to grams stays
+    /// exact enough).
     @discardableResult
     public mutating func add(binary bytes: UnsafeRawBufferPointer) -> Bool {
-        guard let facts = BinaryFacts(bytes), Self.summable(facts) else { return false }
+        guard let facts = BinaryFacts(bytes) else { return false }
         add(facts)
         return true
-    }
-
-    /// Whether every amount of the record is finite and within ``maxKilograms`` (the binary reader has already
-    /// refused non-finite numbers). With at most 2^31 records of at most 10^9 kg each, no sum leaves the range in
-    /// which a Double keeps grams exact enough and every later product (×1000 for rounding) stays finite.
-    private static func summable(_ facts: BinaryFacts) -> Bool {
-        func fits(_ amounts: RecordFacts.Amounts) -> Bool {
-            amounts.neqKg.isFinite && amounts.grossKg.isFinite
-                && abs(amounts.neqKg) <= maxKilograms && abs(amounts.grossKg) <= maxKilograms
-        }
-        guard fits(facts.totals) else { return false }
-        var all = true
-        facts.forEachCategory { _, entry in if !fits(entry) { all = false } }
-        return all
     }
 
     private mutating func add(_ facts: BinaryFacts) {
