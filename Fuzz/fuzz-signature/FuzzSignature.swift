@@ -1,5 +1,8 @@
 // Fuzz target: the signature verifier (SignatureVerifier over bytes: the DOM parse, the form checks, KeyInfo's
 // certificates, the chain against the trust store, the digest and signature value).
+// Property checked besides crashes: a document that FWX's own signer accepts (an input without a signature) and
+// signs with a trusted certificate verifies: no invalid signature, form, chain, usage or algorithm finding. Inputs
+// of even length are signed with the EC certificate, odd ones with the RSA certificate.
 //
 // The trust store is a test PKI that scripts/fuzz makes with scripts/test-pki (FWX_FUZZ_PKI: an EC one, and an RSA
 // one in FWX_FUZZ_PKI_RSA when set). At start-up the target signs the batch fixtures with several of its
@@ -13,6 +16,11 @@ import Foundation
 import FuzzSupport
 
 private nonisolated(unsafe) var verifier: SignatureVerifier?
+/// The genuine NL signing identities, EC then RSA (when FWX_FUZZ_PKI_RSA is set).
+private nonisolated(unsafe) var signers: [DocumentSigner] = []
+/// Findings a document freshly signed by a trusted, valid signing certificate must not have.
+private let signingFaults: Set<String> = [RuleID.signatureInvalid, RuleID.signatureForm, RuleID.certificateUntrusted,
+                                          RuleID.certificateUsage, RuleID.signatureAlgorithm]
 
 private func signingIdentity(_ folder: String, _ name: String) -> SigningIdentity? {
     try? SigningIdentity(keyFile: "\(folder)/\(name).key.pem", certificateFile: "\(folder)/\(name).pem")
@@ -48,6 +56,12 @@ private func setUp() {
     let store = TrustStore(certificates: certificates, revocationLists: crlStores.flatMap(\.revocationLists))
     let made = SignatureVerifier(trustStore: store)
     verifier = made
+    for folder in pkis {
+        guard let identity = signingIdentity(folder + "/NL", "node-signing") else {
+            Fuzz.fail("cannot load \(folder)/NL/node-signing.pem and its key")
+        }
+        signers.append(DocumentSigner(identity: identity))
+    }
 
     guard let seeds = ProcessInfo.processInfo.environment["FWX_FUZZ_SEEDS"], !seeds.isEmpty else { return }
     let documents = ["fixtures/batches/nl-sample.xml", "fixtures/batches/empty-allpartners.xml"]
@@ -79,7 +93,22 @@ private func setUp() {
 @_cdecl("LLVMFuzzerTestOneInput")
 public func fuzz(_ data: UnsafePointer<UInt8>?, _ size: Int) -> Int32 {
     guard let verifier else { Fuzz.fail("LLVMFuzzerInitialize did not run") }
+    let bytes = Fuzz.bytes(data, size)
     // Throws for documents that cannot be parsed at all (a finding-less refusal); both outcomes are fine.
-    _ = try? verifier.verify(Fuzz.bytes(data, size), name: "fuzz.xml")
+    _ = try? verifier.verify(bytes, name: "fuzz.xml")
+
+    // Sign it ourselves (refused when it is not well-formed or already carries a signature), then verify.
+    let signer = signers[size % 2 == 0 ? 0 : signers.count - 1]
+    guard let signed = try? signer.sign(bytes, name: "fuzz.xml") else { return 0 }
+    let report: SignatureReport
+    do {
+        report = try verifier.verify(signed, name: "signed.xml")
+    } catch {
+        Fuzz.fail("the verifier cannot read a document FWX signed: \(error)")
+    }
+    let faults = report.findings.filter { signingFaults.contains($0.rule) }
+    if !faults.isEmpty {
+        Fuzz.fail("a document FWX signed does not verify: " + faults.map { "\($0.rule) \($0.message)" }.joined(separator: "; "))
+    }
     return 0
 }
