@@ -34,7 +34,7 @@ struct RequestAuditMiddleware: RouterMiddleware {
         do {
             response = try await AuditMark.$current.withValue(mark) { try await next(request, context) }
         } catch {
-            response = errorResponse(error, request)
+            response = errorResponse(error, request, context)
         }
         if !mark.isSet {
             let caller = await Self.caller(context)
@@ -55,7 +55,11 @@ struct RequestAuditMiddleware: RouterMiddleware {
         return CallerIdentity(country: parsed.country ?? "??", fingerprint: parsed.fingerprint)
     }
 
-    private func errorResponse(_ error: any Error, _ request: Request) -> Response {
+    private func errorResponse(_ error: any Error, _ request: Request, _ context: Context) -> Response {
+        // An error that writes its own answer (a refusal with its rule id) keeps it.
+        if let refusal = error as? CallerRefusal, let response = try? refusal.response(from: request, context: context) {
+            return response
+        }
         let status: HTTPResponse.Status
         let message: String
         let rule: String

@@ -96,8 +96,8 @@ extension SigningIdentity {
     /// document is not a batch with a sender country (validation reports that).
     public func senderCountryProblem(in bytes: [UInt8], name: String) throws -> String? {
         try XMLSec.ensureInitialised()
-        let document = try SignedDocument(bytes: bytes, name: name)
-        guard let root = document.root, let sender = Nodes.fwxText(root, ["Header", "Sender", "Country"]) else {
+        // A document that does not parse has no sender to compare; validation refuses it with its findings.
+        guard let document = try? SignedDocument(bytes: bytes, name: name), let root = document.root, let sender = Nodes.fwxText(root, ["Header", "Sender", "Country"]) else {
             return nil
         }
         let country = certificate.country

@@ -61,6 +61,13 @@ struct SignCommand: AsyncParsableCommand {
                 try DocumentSigner(identity: identity).sign(bytes, name: input, writingTo: try out.descriptorForDirectWrites())
                 report = try await validation
             }
+        } catch let error as FWXError {
+            out.discard()
+            // A document the signer cannot even parse is invalid content: report it as validation does (exit 1).
+            guard let failed = try? await validation, !failed.isValid else { throw error }
+            for finding in failed.findings { print(finding.humanDescription) }
+            FileHandle.standardError.write(Data("fwx: \(input) is invalid (\(failed.errorCount) errors); not signed\n".utf8))
+            throw ExitCode(ExitStatus.invalid)
         } catch {
             out.discard()
             throw error

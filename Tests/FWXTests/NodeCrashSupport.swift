@@ -69,6 +69,8 @@ struct CrashNodeSetup: Sendable {
               sqlite: data/nl.sqlite
             limits:
               requestsPerMinutePerPeer: 1000000
+              # One batch in flight per lane: this test is about durability under kills, not admission (503s).
+              maxConcurrentBatches: 8
             log:
               level: error
             peers:
