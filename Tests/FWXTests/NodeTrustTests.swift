@@ -318,7 +318,8 @@ struct CRLFetchTests {
             }
             let silent = try LocalHTTPServer(silent: true)
             defer { silent.stop() }
-            try await Task.sleep(for: .milliseconds(500))
+            // Python may take longer than a fixed pause to listen on a busy machine.
+            try await silent.waitUntilListening()
             let started = ContinuousClock.now
             await #expect(throws: CRLFetchError(code: .timedOut, message: "", url: "")) {
                 try await CRLFetcher.fetch(silent.url + "/de.crl", configuration: CRLFetchConfiguration(timeout: 1))
