@@ -194,17 +194,20 @@ public final class BatchJSONReader {
         } catch {
             throw problem("\(path) is not valid JSON", line: line)
         }
-        if let input = try? JSONSerialization.jsonObject(with: data, options: [.fragmentsAllowed]) {
-            // Keys the model does not have would be lost silently: refuse them.
-            if let unknown = JSONKeyShape.of(value).unknownKey(in: input, path: path) {
-                throw problem("\(unknown.path): key \"\(unknown.key)\" is not part of the FWX JSON shape (docs/json.md); it would be lost", line: line)
-            }
-            // JSON can carry control characters that XML 1.0 cannot (not even as &#8;): the XML written would not
-            // be well-formed. Refuse them here, where the path can be named.
-            if let found = Self.characterXMLCannotCarry(in: input, path: path) {
-                let code = "U+" + String(found.scalar.value, radix: 16, uppercase: true).leftPadded(to: 4)
-                throw problem("\(found.path) contains the control character \(code), which XML cannot carry; remove it", line: line)
-            }
+        // The checks below need the value as a tree. A value the decoder took but JSONSerialization cannot read
+        // (the decoder is more lenient, e.g. with invalid UTF-8 in a key) could hide what they look for: refuse it.
+        guard let input = try? JSONSerialization.jsonObject(with: data, options: [.fragmentsAllowed]) else {
+            throw problem("\(path) is not valid JSON (check its UTF-8 and its keys)", line: line)
+        }
+        // Keys the model does not have would be lost silently: refuse them.
+        if let unknown = JSONKeyShape.of(value).unknownKey(in: input, path: path) {
+            throw problem("\(unknown.path): key \"\(unknown.key)\" is not part of the FWX JSON shape (docs/json.md); it would be lost", line: line)
+        }
+        // JSON can carry control characters that XML 1.0 cannot (not even as &#8;): the XML written would not
+        // be well-formed. Refuse them here, where the path can be named.
+        if let found = Self.characterXMLCannotCarry(in: input, path: path) {
+            let code = "U+" + String(found.scalar.value, radix: 16, uppercase: true).leftPadded(to: 4)
+            throw problem("\(found.path) contains the control character \(code), which XML cannot carry; remove it", line: line)
         }
         return value
     }
