@@ -199,6 +199,12 @@ public final class BatchJSONReader {
         guard let input = try? JSONSerialization.jsonObject(with: data, options: [.fragmentsAllowed]) else {
             throw problem("\(path) is not valid JSON (check its UTF-8 and its keys)", line: line)
         }
+        // A key given twice in one object is read as its first value by the decoder and as its last by
+        // JSONSerialization, so the checks below would look at another value than the one written: refuse it
+        // (RFC 8259 leaves such an object's meaning open).
+        if let key = Self.firstDuplicateKey(in: bytes) {
+            throw problem("\(path): key \"\(key.prefix(64))\" appears twice in one object; give each key once", line: line)
+        }
         // Keys the model does not have would be lost silently: refuse them.
         if let unknown = JSONKeyShape.of(value).unknownKey(in: input, path: path) {
             throw problem("\(unknown.path): key \"\(unknown.key)\" is not part of the FWX JSON shape (docs/json.md); it would be lost", line: line)
@@ -326,6 +332,52 @@ public final class BatchJSONReader {
         if n < 0 { throw FWXError(.io, "read error in \(source.name) after \(source.bytesRead) bytes", location: source.name) }
         if n == 0 { atEnd = true }
         count = max(n, 0)
+    }
+
+    /// The first key that appears twice in one object of the JSON value `bytes` (already known to decode), or nil.
+    /// Keys are compared as the strings they stand for: `"a"` and `"\u0061"` are the same key.
+    static func firstDuplicateKey(in bytes: [UInt8]) -> String? {
+        let quote = UInt8(ascii: "\""), backslash = UInt8(ascii: "\\")
+        var keys: [Set<String>?] = []   // one entry per open object (a set) or array (nil)
+        var expectKey = false
+        var index = 0
+        while index < bytes.count {
+            let byte = bytes[index]
+            switch byte {
+            case quote:
+                let start = index
+                var escaped = false
+                index += 1
+                while index < bytes.count && bytes[index] != quote {
+                    if bytes[index] == backslash { escaped = true; index += 1 }
+                    index += 1
+                }
+                if expectKey, let open = keys.last, var set = open {
+                    let token = bytes[start..<min(index + 1, bytes.count)]
+                    let key = escaped ? (try? JSONDecoder().decode(String.self, from: Data(token)))
+                        ?? String(decoding: token, as: UTF8.self)
+                        : String(decoding: token.dropFirst().dropLast(), as: UTF8.self)
+                    guard set.insert(key).inserted else { return key }
+                    keys[keys.count - 1] = set
+                    expectKey = false
+                }
+            case UInt8(ascii: "{"):
+                keys.append(Set<String>())
+                expectKey = true
+            case UInt8(ascii: "["):
+                keys.append(nil)
+                expectKey = false
+            case UInt8(ascii: "}"), UInt8(ascii: "]"):
+                if !keys.isEmpty { keys.removeLast() }
+                expectKey = false
+            case UInt8(ascii: ","):
+                expectKey = keys.last.map { $0 != nil } ?? false
+            default:
+                break
+            }
+            index += 1
+        }
+        return nil
     }
 
     private func peek() throws -> UInt8? {

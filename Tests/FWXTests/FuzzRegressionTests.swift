@@ -1,6 +1,6 @@
 // Inputs the fuzz targets (scripts/fuzz, docs/fuzzing.md) found to break a property, kept under
 // fixtures/fuzz/regressions/ and fed to the same entry point here, so that a fixed defect stays fixed.
-import FWXConvert
+@testable import FWXConvert
 import FWXModel
 import FWXXML
 import Foundation
@@ -45,6 +45,27 @@ struct FuzzRegressionTests {
         }
     }
 
+    @Test("JSON with a key given twice in one object is refused: the decoder and the checks would read different values")
+    func jsonDuplicateKey() throws {
+        // fuzz-json: a header with "schemaVersion" twice, the first with "\b": the decoder kept the first, the
+        // control-character check (on JSONSerialization's tree) saw the last, and "\b" reached the XML.
+        let bytes = try Self.reproducer("json-duplicate-key-hides-control-character.json")
+        #expect { try Self.xml(fromJSON: bytes) } throws: { error in
+            guard let error = error as? FWXError, error.code == .json else { return false }
+            return error.description.contains("appears twice in one object")
+        }
+        // The same key written with an escape is the same key; keys of different objects may repeat.
+        let sample = String(decoding: try Data(contentsOf: URL(fileURLWithPath:
+            Paths.repo("fixtures/fuzz/json/nl-sample.json"))), as: UTF8.self)
+        let escaped = sample.replacingOccurrences(of: "\"header\": {", with: "\"header\": {\"b\\u0061tchId\": \"x\", ")
+        #expect(escaped != sample)
+        #expect { try Self.xml(fromJSON: Array(escaped.utf8)) } throws: { error in
+            (error as? FWXError)?.description.contains("key \"batchId\" appears twice") ?? false
+        }
+        #expect(BatchJSONReader.firstDuplicateKey(in: Array(#"[{"a":1,"b":{"a":2}},{"a":3}]"#.utf8)) == nil)
+        #expect(BatchJSONReader.firstDuplicateKey(in: Array(#"{"a":{"x":"a,\"b","x":1}}"#.utf8)) == "x")
+    }
+
     @Test("Every control character XML 1.0 forbids is refused in any string of a record; tab, newline and CR pass",
           arguments: [0x00, 0x01, 0x08, 0x0B, 0x0C, 0x0E, 0x1F, 0xFFFE, 0xFFFF, 0x09, 0x0A, 0x0D] as [UInt32])
     func jsonCharacters(value: UInt32) throws {
@@ -71,6 +92,7 @@ struct FuzzRegressionTests {
     @Test("Every reproducer under fixtures/fuzz/regressions is named after its target and replayed by a test here")
     func everyReproducerHasATest() throws {
         let replayed: Set<String> = ["json-control-character-in-string.json",
+                                      "json-duplicate-key-hides-control-character.json",
                                       "json-undecodable-key-hides-control-character.json"]
         let files = Set(try FileManager.default.contentsOfDirectory(atPath: Self.folder))
         #expect(files == replayed)
