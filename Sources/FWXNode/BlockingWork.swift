@@ -25,7 +25,9 @@ final class BlockingPool: @unchecked Sendable {
     typealias Job = @Sendable () -> Void
 
     private struct State {
-        var queue: [Job] = []
+        /// Jobs not yet taken from `head` on; a taken job's slot is emptied at once, so that what the job
+        /// captured (a batch's body, say) is freed when it ends, not when the slot is reused.
+        var queue: [Job?] = []
         var head = 0
         var threads = 0
         var idle = 0
@@ -94,14 +96,17 @@ final class BlockingPool: @unchecked Sendable {
                 return
             }
             if state.head < state.queue.count {
-                let job = state.queue[state.head]
+                let job = state.queue[state.head].take()
                 state.head += 1
-                if state.head > 64, state.head * 2 > state.queue.count {
+                if state.head == state.queue.count {
+                    state.queue.removeAll(keepingCapacity: true)
+                    state.head = 0
+                } else if state.head > 64, state.head * 2 > state.queue.count {
                     state.queue.removeFirst(state.head)
                     state.head = 0
                 }
                 condition.unlock()
-                job()
+                job?()
                 condition.lock()
                 continue
             }

@@ -172,6 +172,32 @@ struct NodeHardeningTests {
         #expect(pool.queued == 0)
     }
 
+    @Test("A job's captures are freed when it ends, not kept in the pool's queue (a batch's body once stayed there)")
+    func poolReleasesFinishedJobs() async throws {
+        let pool = BlockingPool(threads: 2, name: "fwx-test-pool")
+        final class Payload: Sendable {
+            let bytes = [UInt8](repeating: 7, count: 1 << 16)
+        }
+        final class Watcher: Sendable {
+            let payloads = Mutex<[Weak]>([])
+            struct Weak: @unchecked Sendable { // Read and written only under the mutex.
+                weak var payload: Payload?
+            }
+            func watch(_ payload: Payload) { payloads.withLock { $0.append(Weak(payload: payload)) } }
+            var alive: Int { payloads.withLock { $0.filter { $0.payload != nil }.count } }
+        }
+        let watcher = Watcher()
+        for round in 0..<5 {
+            let payload = Payload()
+            watcher.watch(payload)
+            let sum = try await pool.run { payload.bytes.reduce(0) { $0 + Int($1) } }
+            #expect(sum == 7 << 16, "round \(round)")
+        }
+        // The last job's continuation may resume before its thread lets go of the closure.
+        #expect(try await nodeTestEventually(seconds: 5) { watcher.alive == 0 }, "\(watcher.alive) payloads still held")
+        #expect(pool.queued == 0)
+    }
+
     // MARK: 2. Connection limits
 
     @Test("A connection that never starts TLS, or sends its hello a byte a second, is closed at the handshake timeout and audited")
