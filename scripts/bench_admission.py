@@ -150,6 +150,8 @@ def main():
     parser.add_argument("--body-mb", type=int, default=40)
     parser.add_argument("--budget", type=int, default=0, help="limits.memoryBudgetBytes (default: the node's)")
     parser.add_argument("--concurrent", type=int, default=0, help="limits.maxConcurrentBatches (default: the node's)")
+    parser.add_argument("--hold", type=int, default=0,
+                        help="keep the node running this many seconds after the measurement (to inspect it)")
     args = parser.parse_args()
     fwx = args.fwx
     if not os.access(fwx, os.X_OK):
@@ -260,6 +262,9 @@ def main():
         sampler.stopped.set()
         hwm = rss_kib(node.pid, "VmHWM")
         after = rss_samples[-1]
+        if args.hold:
+            print(f"holding the node (pid {node.pid}) for {args.hold} s", flush=True)
+            time.sleep(args.hold)
     finally:
         node.terminate()
         try:

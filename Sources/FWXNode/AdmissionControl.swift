@@ -1,3 +1,4 @@
+import FWXSigning
 import Foundation
 import Synchronization
 #if canImport(Glibc)
@@ -14,8 +15,10 @@ import Glibc
 /// (chunked) is estimated at `limits.maxBodyBytes`. A batch whose estimate is larger than the whole budget is admitted
 /// only when nothing else is in flight, so that every batch within `maxBodyBytes` can be taken in eventually.
 final class AdmissionControl: Sendable {
-    /// Bytes of memory one body byte is estimated to cost while its batch is read and checked.
-    static let costPerBodyByte = 12
+    /// Bytes of memory one body byte is estimated to cost while its batch is read and checked: one refused
+    /// 10,001-record batch of 22.8 MB raised the node's RSS by 317 MiB, 13.9 per byte
+    /// (`scripts/bench_admission.py --batches 1 --bodies 0`).
+    static let costPerBodyByte = 14
     /// After a batch whose estimate is at least this large, freed heap is returned to the system.
     static let trimThreshold = 16 << 20
 
@@ -61,13 +64,19 @@ final class AdmissionControl: Sendable {
 
     /// Gives a place back; after a large batch, returns freed heap to the system (off the cooperative pool).
     func release(_ ticket: Ticket) async {
+        // The batch's signature tree is freed on the reclaimer's thread: its memory is back only after that.
+        await SignatureMemory.freeReleasedDocuments()
+        // Returned to the system before the place is given back: the next batch may run on a thread with another
+        // malloc arena, which cannot reuse this one's free pages, and both would count until the next trim.
+        if ticket.bytes >= Self.trimThreshold {
+            _ = try? await BlockingWork.run("fwx-trim") { MemoryTrim.returnFreedHeap() }
+        }
         state.withLock { state in
             state.bytes -= ticket.bytes
             state.batches -= 1
         }
-        if ticket.bytes >= Self.trimThreshold {
-            _ = try? await BlockingWork.run("fwx-trim") { MemoryTrim.returnFreedHeap() }
-        }
+        // What the request's answer and connection free afterwards is returned by the trim service.
+        MemoryTrim.requestSoon()
     }
 
     /// Bytes and batches in flight now.
@@ -94,5 +103,62 @@ enum MemoryTrim {
     static func returnFreedHeap() -> Bool {
         guard let trim else { return false }
         return trim(0) == 1
+    }
+
+    private typealias MalloptFunction = @convention(c) (Int32, Int32) -> Int32
+    /// glibc's `M_ARENA_MAX`.
+    private static let arenaMaxParameter: Int32 = -8
+
+    /// Limits glibc's malloc to `arenas` arenas (its default is 8 per core), unless `MALLOC_ARENA_MAX` is set in
+    /// the environment, which then wins. Each thread that allocates gets an arena of its own up to that limit; a
+    /// batch read on one thread and freed on another leaves free pages in several arenas, and many half-used arenas
+    /// keep a node's memory high after a burst (bench_admission: 115 MiB 10 s after the burst with glibc's default,
+    /// 91 MiB with one arena per core, against an idle 56 MiB). Returns whether the limit was set.
+    @discardableResult
+    static func limitArenas(_ arenas: Int) -> Bool {
+        #if canImport(Glibc)
+        guard ProcessInfo.processInfo.environment["MALLOC_ARENA_MAX"] == nil,
+              let symbol = dlsym(UnsafeMutableRawPointer(bitPattern: 0), "mallopt") else { return false }
+        let mallopt = unsafeBitCast(symbol, to: MalloptFunction.self)
+        return mallopt(arenaMaxParameter, Int32(clamping: max(1, arenas))) == 1
+        #else
+        return false
+        #endif
+    }
+
+    /// Turns of ``PeriodicService/memoryTrim()`` that still trim.
+    private static let requested = Atomic<Int>(0)
+
+    /// Asks ``PeriodicService/memoryTrim()`` to return freed heap at its next two turns: after work whose memory was freed
+    /// outside a batch's ticket (bodies answered 413 or 503, connections closed), which would otherwise stay in
+    /// malloc's arenas. Twice, because what a request holds can be freed a moment after the event that asks (its
+    /// task ends after its connection closes). Cheap; may be called on an event loop.
+    static func requestSoon() {
+        requested.store(2, ordering: .relaxed)
+    }
+
+    /// Whether a trim is due at this turn.
+    static func takeRequest() -> Bool {
+        var value = requested.load(ordering: .relaxed)
+        while value > 0 {
+            let (exchanged, original) = requested.compareExchange(expected: value, desired: value - 1,
+                                                                  ordering: .relaxed)
+            if exchanged { return true }
+            value = original
+        }
+        return false
+    }
+}
+
+extension PeriodicService {
+    /// Returns freed heap to the system once a second at most, when something asked for it
+    /// (``MemoryTrim/requestSoon()``), so that memory goes back near the idle level after a burst whatever its
+    /// requests were.
+    static func memoryTrim() -> PeriodicService {
+        PeriodicService(seconds: 1, turn: {
+            if MemoryTrim.takeRequest() {
+                _ = try? await BlockingWork.run("fwx-trim") { MemoryTrim.returnFreedHeap() }
+            }
+        })
     }
 }

@@ -8,7 +8,7 @@ import Synchronization
 /// that fails is logged and counted in /metrics, and fails the request that needed it). Refusals anyone who can
 /// reach the port can cause (refused handshakes, connections over a limit, 503 answers) are counted instead, per
 /// (certificate fingerprint or client address, target, result), and written as one entry per window saying how
-/// many, so that no anonymous client can force one durable write per attempt. ``AuditFlushService`` writes the
+/// many, so that no anonymous client can force one durable write per attempt. ``PeriodicService/auditFlush(_:)`` writes the
 /// counts every `audit.refusalWindowSeconds` and once more on graceful shutdown.
 public final class AuditTrail: Sendable {
     let store: any NodeStore
@@ -89,23 +89,32 @@ public final class AuditTrail: Sendable {
     }
 }
 
-/// Writes the audit trail's refusal counts every window, and once more when the node shuts down gracefully (after
-/// the HTTPS server has stopped: it runs among the application's services, which stop after the server).
-struct AuditFlushService: Service {
-    let trail: AuditTrail
+/// Runs `turn` every `seconds` until the node shuts down gracefully, then `last` once.
+struct PeriodicService: Service {
+    let seconds: Double
+    let turn: @Sendable () async -> Void
+    var last: @Sendable () async -> Void = {}
 
     func run() async throws {
         let stopping = StopFlag()
         let wakeup = Wakeup()
         await withGracefulShutdownHandler {
             while !stopping.isSet && !Task.isCancelled {
-                await wakeup.wait(seconds: trail.windowSeconds)
-                await trail.flush()
+                await wakeup.wait(seconds: seconds)
+                await turn()
             }
         } onGracefulShutdown: {
             stopping.stop()
             wakeup.signal()
         }
-        await trail.flush()
+        await last()
+    }
+}
+
+extension PeriodicService {
+    /// Writes the audit trail's refusal counts every window, and once more when the node shuts down gracefully
+    /// (after the HTTPS server has stopped: it runs among the application's services, which stop after the server).
+    static func auditFlush(_ trail: AuditTrail) -> PeriodicService {
+        PeriodicService(seconds: trail.windowSeconds, turn: { await trail.flush() }, last: { await trail.flush() })
     }
 }

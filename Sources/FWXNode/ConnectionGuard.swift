@@ -157,10 +157,17 @@ final class ConnectionGuard: ChannelDuplexHandler, RemovableChannelHandler {
     func channelInactive(context: ChannelHandlerContext) {
         deadline?.cancel()
         deadline = nil
+        // The connection's buffers are freed now; large ones (a body cut short, say) stay in malloc's arenas.
+        MemoryTrim.requestSoon()
         context.fireChannelInactive()
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        // Answered before its body was read (or timed out): what still arrives is never read by anyone, so it is
+        // dropped here, at once, instead of being buffered for a request that has its answer.
+        if phase == .closing {
+            return
+        }
         if phase == .idle {
             phase = .readingHead
             arm(settings.headerTimeoutSeconds, reason: "header-timeout")

@@ -61,6 +61,7 @@ public struct NodeServer: Sendable {
         tls.sendCANameList = true
         let node = self.node
         BlockingWork.configure(threads: configuration.limits.blockingThreads)
+        MemoryTrim.limitArenas(max(2, ProcessInfo.processInfo.activeProcessorCount))
         let router = Router(context: NodeRequestContext.self)
         router.add(middleware: RequestAuditMiddleware(node: node))
         Routes(node: node).register(on: router)
@@ -71,7 +72,7 @@ public struct NodeServer: Sendable {
                                 settings: configuration.connections, node: node),
             configuration: .init(address: .hostname(configuration.listen.host, port: configuration.listen.port),
                                  serverName: "fwx/\(configuration.identity.country)"),
-            services: [AuditFlushService(trail: node.auditTrail)],
+            services: [PeriodicService.auditFlush(node.auditTrail), PeriodicService.memoryTrim()],
             onServerRunning: { channel in await onRunning(channel.localAddress?.port ?? 0) },
             logger: node.logger)
     }

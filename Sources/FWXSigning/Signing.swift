@@ -192,6 +192,23 @@ enum DocumentReclaimer {
             pending.subtract(1, ordering: .relaxed)
         }
     }
+
+    /// Returns when every document handed over before the call is freed (the queue is serial).
+    static func drain() async {
+        await withCheckedContinuation { (done: CheckedContinuation<Void, Never>) in
+            queue.async { done.resume() }
+        }
+    }
+}
+
+/// Memory held by signature checking after its documents are released.
+public enum SignatureMemory {
+    /// Returns when every parsed document released before the call has been freed. Documents are freed on a
+    /// thread of their own (so that a caller does not wait for a large tree's free); a node that accounts for
+    /// the memory of batches in flight waits for this before it counts a batch's memory as given back.
+    public static func freeReleasedDocuments() async {
+        await DocumentReclaimer.drain()
+    }
 }
 
 /// An OpenSSL SHA-256 computation fed in pieces. Owns its EVP_MD_CTX.
