@@ -62,6 +62,20 @@ peers:
 """
 
 
+def prepare(fwx, name, folders=("data",), countries="NL,DE"):
+    """Checks that `fwx` is a built executable, makes bench-data/NAME afresh with `folders` and a test PKI in
+    bench-data/NAME/pki for `countries`; returns (work folder, PKI folder)."""
+    if not os.access(fwx, os.X_OK):
+        sys.exit(f"{fwx} is not an executable; build it: swift build -c release --product fwx")
+    work = os.path.join(ROOT, "bench-data", name)
+    shutil.rmtree(work, ignore_errors=True)
+    for folder in folders:
+        os.makedirs(os.path.join(work, folder))
+    pki = os.path.join(work, "pki")
+    run([os.path.join(ROOT, "scripts", "test-pki"), pki, "--countries", countries])
+    return work, pki
+
+
 def rss_kib(pid, field="VmRSS"):
     with open(f"/proc/{pid}/status") as status:
         for line in status:
@@ -154,15 +168,7 @@ def main():
                         help="keep the node running this many seconds after the measurement (to inspect it)")
     args = parser.parse_args()
     fwx = args.fwx
-    if not os.access(fwx, os.X_OK):
-        sys.exit(f"{fwx} is not an executable; build it: swift build -c release --product fwx")
-
-    work = os.path.join(ROOT, "bench-data", "admission")
-    shutil.rmtree(work, ignore_errors=True)
-    os.makedirs(os.path.join(work, "data"))
-    os.makedirs(os.path.join(work, "batches"))
-    pki = os.path.join(work, "pki")
-    run([os.path.join(ROOT, "scripts", "test-pki"), pki, "--countries", "NL,DE"])
+    work, pki = prepare(fwx, "admission", folders=("data", "batches"))
     port = free_port()
     with open(os.path.join(work, "nl.yaml"), "w") as f:
         f.write(config(port, args.budget, args.concurrent))

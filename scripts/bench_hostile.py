@@ -16,14 +16,13 @@ Target: each FWX path refuses the file in under 1 s.
 import argparse
 import http.client
 import os
-import shutil
 import subprocess
 import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from bench_admission import config, tls_context  # noqa: E402  (the same node set-up as the admission bench)
-from bench_node import free_port, run, wait_ready  # noqa: E402
+from bench_admission import config, prepare, tls_context  # noqa: E402  (the same node set-up as the admission bench)
+from bench_node import free_port, wait_ready  # noqa: E402
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -52,14 +51,7 @@ def main():
     parser.add_argument("--xmllint-timeout", type=int, default=30)
     args = parser.parse_args()
     fwx = args.fwx
-    if not os.access(fwx, os.X_OK):
-        sys.exit(f"{fwx} is not an executable; build it: swift build -c release --product fwx")
-
-    work = os.path.join(ROOT, "bench-data", "hostile")
-    shutil.rmtree(work, ignore_errors=True)
-    os.makedirs(os.path.join(work, "data"))
-    pki = os.path.join(work, "pki")
-    run([os.path.join(ROOT, "scripts", "test-pki"), pki, "--countries", "NL,DE"])
+    work, pki = prepare(fwx, "hostile")
     path = os.path.join(work, "attributes.xml")
     body = hostile(args.attributes)
     with open(path, "wb") as f:
