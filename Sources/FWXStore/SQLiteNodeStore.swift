@@ -5,9 +5,10 @@ import GRDB
 /// The default ``NodeStore``: one SQLite file through GRDB, in WAL mode with `synchronous = FULL`, so that a
 /// commit is on disk before the call returns and readers (feeds, status, audit) never wait for the writer.
 ///
-/// Writes are serialised by SQLite; the feed's commit order is the order of `revisions.seq`, an AUTOINCREMENT
-/// key assigned inside the writing transaction, so a reader's snapshot never holds a later sequence without
-/// every earlier one. The audit table refuses UPDATE and DELETE (triggers). Committed pages are copied from the
+/// One process writes (SQLite serialises writers, and the WAL lets readers go on); the feed's commit order is the
+/// order of `revisions.seq`, an AUTOINCREMENT key assigned inside the one writing transaction, so a reader's
+/// snapshot never holds a later position without every earlier one. Leases (outbox, pulls) are kept as in the
+/// PostgreSQL store, so the node's services behave the same on both. The audit table refuses UPDATE and DELETE (triggers). Committed pages are copied from the
 /// log into the database file beside the writer, not inside its commits (``WALCheckpointPolicy``).
 public final class SQLiteNodeStore: NodeStore {
     private let pool: DatabasePool
@@ -42,7 +43,7 @@ public final class SQLiteNodeStore: NodeStore {
             }
         } catch {
             checkpointer?.stop()
-            throw StoreError.wrap(error, path: path)
+            throw StoreError.wrap(error)
         }
     }
 
@@ -56,12 +57,11 @@ public final class SQLiteNodeStore: NodeStore {
     public static func openExisting(path: String) throws -> SQLiteNodeStore {
         var isFolder: ObjCBool = false
         guard FileManager.default.fileExists(atPath: path, isDirectory: &isFolder) else {
-            throw StoreError(code: "missing", message: "there is no store here; the node creates it when it first "
-                + "starts: check store.sqlite in the configuration, or start the node once", path: path)
+            throw StoreError(.missing, "there is no store at the path store.sqlite names; the node creates it "
+                + "when it first starts: check store.sqlite in the configuration, or start the node once")
         }
         guard !isFolder.boolValue else {
-            throw StoreError(code: "missing", message: "this is a folder, not a store; store.sqlite names the "
-                + "database file", path: path)
+            throw StoreError(.missing, "store.sqlite names a folder, not a store; it names the database file")
         }
         return try SQLiteNodeStore(path: path, readOnly: true)
     }
@@ -163,23 +163,34 @@ public final class SQLiteNodeStore: NodeStore {
                 CREATE INDEX record_keys_record ON record_keys (record_id);
                 """)
         }
+        migrator.registerMigration("v3: receipts kept after the commit, leases on outbox entries and pulls") { db in
+            // A zero-length receipt means none is kept yet (the column was NOT NULL from v1).
+            try db.execute(sql: """
+                ALTER TABLE batches ADD COLUMN outcomes BLOB;
+                ALTER TABLE outbox ADD COLUMN lease_token TEXT;
+                ALTER TABLE outbox ADD COLUMN lease_until REAL;
+                ALTER TABLE pulls ADD COLUMN lease_token TEXT;
+                ALTER TABLE pulls ADD COLUMN lease_until REAL;
+                """)
+        }
         return migrator
     }
 
     // MARK: - Batches and records
 
-    public func ingest(_ submission: BatchSubmission, audit: AuditEntry,
-                       makeReceipt: @escaping @Sendable ([RecordOutcome]) throws -> [UInt8]) async throws
-        -> IngestResult
-    {
+    public func ingest(_ submission: BatchSubmission, audit: AuditEntry) async throws -> IngestResult {
         try await write { db in
-            if let row = try Row.fetchOne(db, sql: "SELECT digest, receipt FROM batches WHERE batch_id = ?",
-                                          arguments: [submission.batchId]) {
+            if let row = try Row.fetchOne(db, sql: """
+                SELECT digest, receipt, outcomes, received_at FROM batches WHERE batch_id = ?
+                """, arguments: [submission.batchId]) {
                 let digest: String = row["digest"]
                 if digest == submission.digest {
                     try Self.insertAudit(db, audit, result: "duplicate")
                     let receipt: Data = row["receipt"]
-                    return .duplicate(receipt: [UInt8](receipt))
+                    let outcomes: Data? = row["outcomes"]
+                    return .duplicate(receipt: receipt.isEmpty ? nil : [UInt8](receipt),
+                                      outcomes: try outcomes.map(OutcomeCoding.decode) ?? [],
+                                      receivedAt: Date(timeIntervalSince1970: row["received_at"]))
                 }
                 return .conflict(StoreConflict(
                     rule: RuleID.batchIdReused,
@@ -199,16 +210,16 @@ public final class SQLiteNodeStore: NodeStore {
             let outcomes = try Self.keep(db, submission.records, origin: submission.sender.country,
                                          recipients: submission.recipients, batchId: submission.batchId,
                                          source: "batch", at: submission.receivedAt)
-            let receipt = try makeReceipt(outcomes)
             try db.execute(sql: """
                 INSERT INTO batches (batch_id, sender_country, sender_agency, sequence_number, digest, received_at,
-                                     caller_country, caller_fingerprint, record_count, signed_batch, receipt)
-                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                                     caller_country, caller_fingerprint, record_count, signed_batch, receipt,
+                                     outcomes)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, x'', ?)
                 """, arguments: [submission.batchId, submission.sender.country, submission.sender.agencyId,
                                  Int64(bitPattern: submission.sequenceNumber), submission.digest,
                                  submission.receivedAt.timeIntervalSince1970, submission.caller.country,
                                  submission.caller.fingerprint, submission.records.count,
-                                 Data(submission.signedBatch), Data(receipt)])
+                                 Data(submission.signedBatch), try OutcomeCoding.encode(outcomes)])
             for peer in submission.pushTo {
                 try db.execute(sql: """
                     INSERT INTO outbox (peer, batch_id, state, next_attempt_at, created_at)
@@ -217,7 +228,19 @@ public final class SQLiteNodeStore: NodeStore {
                                      submission.receivedAt.timeIntervalSince1970])
             }
             try Self.insertAudit(db, audit, result: nil)
-            return .accepted(receipt: receipt, outcomes: outcomes)
+            return .accepted(outcomes: outcomes)
+        }
+    }
+
+    public func keepReceipt(batchId: String, receipt: [UInt8]) async throws -> [UInt8] {
+        try await write { db in
+            try db.execute(sql: "UPDATE batches SET receipt = ? WHERE batch_id = ? AND length(receipt) = 0",
+                           arguments: [Data(receipt), batchId])
+            guard let kept = try Data.fetchOne(db, sql: "SELECT receipt FROM batches WHERE batch_id = ?",
+                                               arguments: [batchId]) else {
+                throw StoreError(.missing, "there is no batch \(batchId) to keep a receipt for")
+            }
+            return [UInt8](kept)
         }
     }
 
@@ -287,34 +310,63 @@ public final class SQLiteNodeStore: NodeStore {
         return outcomes
     }
 
-    public func feed(origin: String, caller: String, handlingCodes: Set<HandlingCode>, after cursor: Int64,
-                     limit: Int) async throws -> FeedPage {
-        let entitled = Entitlement(caller: caller, handlingCodes: handlingCodes)
+    public func feedCandidates(origin: String, prefilter: VisibilityPrefilter, after: Int64, limit: Int)
+        async throws -> CandidatePage
+    {
+        let narrowed = Prefilter(prefilter)
         let sql = """
-            SELECT r.seq, r.record_id, r.revision, r.status, r.handling_code, v.xml
+            SELECT r.seq, r.record_id, r.revision, r.status, r.handling_code, v.recipients, v.xml
             FROM records r JOIN revisions v ON v.seq = r.seq
-            WHERE r.origin_country = ? AND r.seq > ? AND \(entitled.condition)
+            WHERE r.origin_country = ? AND r.seq > ? AND \(narrowed.condition)
             ORDER BY r.seq LIMIT ?
             """
         return try await read { db in
-            let values: [(any DatabaseValueConvertible)?] = [origin, cursor] + entitled.arguments + [limit]
-            let entries = try Row.fetchAll(db, sql: sql, arguments: StatementArguments(values)).map(Self.entry)
-            return FeedPage(entries: entries, nextCursor: entries.last?.sequence ?? cursor)
+            let values: [(any DatabaseValueConvertible)?] = [origin, after] + narrowed.arguments + [limit]
+            let candidates = try Row.fetchAll(db, sql: sql, arguments: StatementArguments(values)).map { row in
+                try Self.candidate(db, row)
+            }
+            return CandidatePage(candidates: candidates, lastPosition: candidates.last?.entry.sequence ?? after,
+                                 more: candidates.count == limit)
         }
     }
 
-    public func record(id: String, origin: String, caller: String, handlingCodes: Set<HandlingCode>) async throws
-        -> FeedEntry?
+    public func searchCandidates(keys: [String], origin: String, prefilter: VisibilityPrefilter) async throws
+        -> [FeedCandidate]
     {
-        let entitled = Entitlement(caller: caller, handlingCodes: handlingCodes)
+        guard !keys.isEmpty else { return [] }
+        let narrowed = Prefilter(prefilter)
         let sql = """
-            SELECT r.seq, r.record_id, r.revision, r.status, r.handling_code, v.xml
+            SELECT r.seq, r.record_id, r.revision, r.status, r.handling_code, v.recipients, v.xml
             FROM records r JOIN revisions v ON v.seq = r.seq
-            WHERE r.record_id = ? AND r.origin_country = ? AND \(entitled.condition)
+            WHERE r.record_id IN (SELECT record_id FROM record_keys
+                                  WHERE key IN (\(Array(repeating: "?", count: keys.count).joined(separator: ", "))))
+              AND r.origin_country = ? AND r.status = 'active' AND \(narrowed.condition)
+            ORDER BY r.record_id
             """
         return try await read { db in
-            let values: [(any DatabaseValueConvertible)?] = [id, origin] + entitled.arguments
-            return try Row.fetchOne(db, sql: sql, arguments: StatementArguments(values)).map(Self.entry)
+            let values: [(any DatabaseValueConvertible)?] = keys.map { $0 } + [origin] + narrowed.arguments
+            return try Row.fetchAll(db, sql: sql, arguments: StatementArguments(values)).map { row in
+                try Self.candidate(db, row)
+            }
+        }
+    }
+
+    /// A candidate from a row of `records` joined with its latest revision, with every revision's disclosure
+    /// when the record is withdrawn.
+    private static func candidate(_ db: Database, _ row: Row) throws -> FeedCandidate {
+        let entry = Self.entry(row)
+        return FeedCandidate(entry: entry,
+                             latest: Disclosure(recipients: Audience.recipients(row["recipients"]),
+                                                handlingCode: entry.handlingCode),
+                             history: entry.status == .withdrawn ? try history(db, entry.recordId) : [])
+    }
+
+    private static func history(_ db: Database, _ recordId: String) throws -> [Disclosure] {
+        try Row.fetchAll(db.cachedStatement(sql: """
+            SELECT recipients, handling_code FROM revisions WHERE record_id = ? ORDER BY revision
+            """), arguments: [recordId]).map { row in
+            Disclosure(recipients: Audience.recipients(row["recipients"]),
+                       handlingCode: HandlingCode(rawValue: row["handling_code"]) ?? .h3)
         }
     }
 
@@ -327,31 +379,67 @@ public final class SQLiteNodeStore: NodeStore {
     public func record(id: String) async throws -> StoredRecord? {
         try await read { db in
             guard let row = try Row.fetchOne(db, sql: """
-                SELECT r.seq, r.record_id, r.revision, r.status, r.handling_code, r.origin_country, r.audience, v.xml
+                SELECT r.seq, r.record_id, r.revision, r.status, r.handling_code, r.origin_country, r.audience,
+                       v.recipients, v.xml
                 FROM records r JOIN revisions v ON v.seq = r.seq WHERE r.record_id = ?
                 """, arguments: [id]) else { return nil }
-            return StoredRecord(entry: Self.entry(row), origin: row["origin_country"],
-                                audience: Audience.set(row["audience"]))
+            let candidate = try Self.candidate(db, row)
+            return StoredRecord(entry: candidate.entry, origin: row["origin_country"],
+                                audience: Audience.set(row["audience"]), latest: candidate.latest,
+                                history: candidate.history)
         }
     }
 
     // MARK: - Pulls
 
-    public func applyPulled(_ records: [IncomingRecord], from peer: String, cursor: String, at: Date,
-                            audit: AuditEntry) async throws -> [RecordOutcome] {
+    public func claimPull(peer: String, token: UUID, now: Date, seconds: TimeInterval) async throws -> PullLease? {
         try await write { db in
-            let outcomes = try Self.keep(db, records, origin: peer, recipients: .countries([]), batchId: nil,
+            try db.execute(sql: "INSERT INTO pulls (peer) VALUES (?) ON CONFLICT (peer) DO NOTHING", arguments: [peer])
+            let until = now.addingTimeInterval(seconds)
+            try db.execute(sql: """
+                UPDATE pulls SET lease_token = ?, lease_until = ?
+                WHERE peer = ? AND (lease_token IS NULL OR lease_token = ? OR lease_until <= ?)
+                """, arguments: [token.uuidString, until.timeIntervalSince1970, peer, token.uuidString,
+                                 now.timeIntervalSince1970])
+            guard db.changesCount == 1 else { return nil }
+            let cursor = try String.fetchOne(db, sql: "SELECT cursor FROM pulls WHERE peer = ?", arguments: [peer])
+            return PullLease(peer: peer, token: token, cursor: cursor, leaseUntil: until)
+        }
+    }
+
+    public func applyPulled(_ records: [IncomingRecord], lease: PullLease, cursor: String, at: Date,
+                            audit: AuditEntry) async throws -> (outcomes: [RecordOutcome], lease: PullLease) {
+        try await write { db in
+            // Compare-and-set first: under a lost lease or a moved cursor nothing is kept.
+            try db.execute(sql: """
+                UPDATE pulls SET cursor = ?, last_success_at = ?, last_attempt_at = ?, last_error = NULL
+                WHERE peer = ? AND lease_token = ? AND lease_until > ? AND cursor IS ?
+                """, arguments: [cursor, at.timeIntervalSince1970, at.timeIntervalSince1970, lease.peer,
+                                 lease.token.uuidString, at.timeIntervalSince1970, lease.cursor])
+            guard db.changesCount == 1 else {
+                throw StoreError(.conflict, "the pull lease on \(lease.peer) was lost or its cursor moved; "
+                    + "nothing from this page was kept, and the next pull starts from the stored cursor")
+            }
+            let outcomes = try Self.keep(db, records, origin: lease.peer, recipients: .countries([]), batchId: nil,
                                          source: "feed", at: at)
             let kept = outcomes.filter { $0.result == .accepted }.count
-            try db.execute(sql: """
-                INSERT INTO pulls (peer, cursor, last_success_at, last_attempt_at, last_error, records_pulled)
-                VALUES (?, ?, ?, ?, NULL, ?)
-                ON CONFLICT (peer) DO UPDATE SET cursor = excluded.cursor, last_success_at = excluded.last_success_at,
-                    last_attempt_at = excluded.last_attempt_at, last_error = NULL,
-                    records_pulled = pulls.records_pulled + excluded.records_pulled
-                """, arguments: [peer, cursor, at.timeIntervalSince1970, at.timeIntervalSince1970, kept])
+            try db.execute(sql: "UPDATE pulls SET records_pulled = records_pulled + ? WHERE peer = ?",
+                           arguments: [kept, lease.peer])
             try Self.insertAudit(db, audit, result: nil)
-            return outcomes
+            var moved = lease
+            moved.cursor = cursor
+            return (outcomes, moved)
+        }
+    }
+
+    public func releasePull(_ lease: PullLease, error: String?, at: Date) async throws {
+        try await write { db in
+            try db.execute(sql: """
+                UPDATE pulls SET lease_token = NULL, lease_until = NULL,
+                    last_attempt_at = CASE WHEN ? IS NULL THEN last_attempt_at ELSE ? END,
+                    last_error = coalesce(?, last_error)
+                WHERE peer = ? AND lease_token = ?
+                """, arguments: [error, at.timeIntervalSince1970, error, lease.peer, lease.token.uuidString])
         }
     }
 
@@ -371,11 +459,28 @@ public final class SQLiteNodeStore: NodeStore {
 
     // MARK: - Outbox
 
-    public func duePushes(now: Date, limit: Int) async throws -> [OutboxEntry] {
+    public func claimPushes(now: Date, limit: Int, seconds: TimeInterval) async throws -> [OutboxClaim] {
+        try await write { db in
+            let rows = try Row.fetchAll(db, sql: """
+                SELECT * FROM outbox
+                WHERE state = 'queued' AND next_attempt_at <= ? AND (lease_until IS NULL OR lease_until <= ?)
+                ORDER BY next_attempt_at, id LIMIT ?
+                """, arguments: [now.timeIntervalSince1970, now.timeIntervalSince1970, limit])
+            let until = now.addingTimeInterval(seconds)
+            let claim = try db.cachedStatement(sql: "UPDATE outbox SET lease_token = ?, lease_until = ? WHERE id = ?")
+            return try rows.map { row in
+                let entry = Self.outboxEntry(row)
+                let token = UUID()
+                try claim.execute(arguments: [token.uuidString, until.timeIntervalSince1970, entry.id])
+                return OutboxClaim(entry: entry, token: token, leaseUntil: until)
+            }
+        }
+    }
+
+    public func outbox(peer: String?) async throws -> [OutboxEntry] {
         try await read { db in
-            try Row.fetchAll(db, sql: """
-                SELECT * FROM outbox WHERE state = 'queued' AND next_attempt_at <= ? ORDER BY next_attempt_at, id LIMIT ?
-                """, arguments: [now.timeIntervalSince1970, limit]).map(Self.outboxEntry)
+            try Row.fetchAll(db, sql: "SELECT * FROM outbox WHERE ? IS NULL OR peer = ? ORDER BY id",
+                             arguments: [peer, peer]).map(Self.outboxEntry)
         }
     }
 
@@ -388,8 +493,11 @@ public final class SQLiteNodeStore: NodeStore {
 
     public func nextPushDue() async throws -> Date? {
         try await read { db in
-            try Double.fetchOne(db, sql: "SELECT min(next_attempt_at) FROM outbox WHERE state = 'queued'")
-                .map { Date(timeIntervalSince1970: $0) }
+            try Double.fetchOne(db, sql: """
+                SELECT min(CASE WHEN lease_until IS NULL THEN next_attempt_at
+                                ELSE max(next_attempt_at, lease_until) END)
+                FROM outbox WHERE state = 'queued'
+                """).map { Date(timeIntervalSince1970: $0) }
         }
     }
 
@@ -403,27 +511,39 @@ public final class SQLiteNodeStore: NodeStore {
         }
     }
 
-    public func recordPushDelivered(id: Int64, receipt: [UInt8], at: Date, audit: AuditEntry) async throws {
+    public func recordPushDelivered(_ claim: OutboxClaim, receipt: [UInt8], at: Date, audit: AuditEntry)
+        async throws -> Bool
+    {
         try await write { db in
             try db.execute(sql: """
                 UPDATE outbox SET state = 'delivered', attempts = attempts + 1, delivered_at = ?, receipt = ?,
-                    last_error = NULL WHERE id = ?
-                """, arguments: [at.timeIntervalSince1970, Data(receipt), id])
+                    last_error = NULL, lease_token = NULL, lease_until = NULL
+                WHERE id = ? AND lease_token = ? AND state = 'queued'
+                """, arguments: [at.timeIntervalSince1970, Data(receipt), claim.entry.id, claim.token.uuidString])
+            guard db.changesCount == 1 else { return false }
             try Self.insertAudit(db, audit, result: nil)
+            return true
         }
     }
 
-    public func recordPushFailure(id: Int64, error: String, retryAt: Date?, at: Date) async throws {
+    public func recordPushFailure(_ claim: OutboxClaim, error: String, retryAt: Date?, at: Date) async throws
+        -> Bool
+    {
         try await write { db in
             if let retryAt {
                 try db.execute(sql: """
-                    UPDATE outbox SET attempts = attempts + 1, next_attempt_at = ?, last_error = ? WHERE id = ?
-                    """, arguments: [retryAt.timeIntervalSince1970, error, id])
+                    UPDATE outbox SET attempts = attempts + 1, next_attempt_at = ?, last_error = ?,
+                        lease_token = NULL, lease_until = NULL
+                    WHERE id = ? AND lease_token = ? AND state = 'queued'
+                    """, arguments: [retryAt.timeIntervalSince1970, error, claim.entry.id, claim.token.uuidString])
             } else {
                 try db.execute(sql: """
-                    UPDATE outbox SET state = 'dead', attempts = attempts + 1, last_error = ? WHERE id = ?
-                    """, arguments: [error, id])
+                    UPDATE outbox SET state = 'dead', attempts = attempts + 1, last_error = ?,
+                        lease_token = NULL, lease_until = NULL
+                    WHERE id = ? AND lease_token = ? AND state = 'queued'
+                    """, arguments: [error, claim.entry.id, claim.token.uuidString])
             }
+            return db.changesCount == 1
         }
     }
 
@@ -432,7 +552,8 @@ public final class SQLiteNodeStore: NodeStore {
     {
         try await write { db in
             try db.execute(sql: """
-                UPDATE outbox SET state = 'queued', attempts = 0, next_attempt_at = ?
+                UPDATE outbox SET state = 'queued', attempts = 0, next_attempt_at = ?, lease_token = NULL,
+                    lease_until = NULL
                 WHERE state = 'dead' AND (? IS NULL OR peer = ?)
                 """, arguments: [at.timeIntervalSince1970, peer, peer])
             let count = db.changesCount
@@ -525,81 +646,70 @@ public final class SQLiteNodeStore: NodeStore {
 
     // MARK: - Analysis
 
-    public func search(keys: [String], origin: String, caller: String, handlingCodes: Set<HandlingCode>) async throws
-        -> [String]
-    {
-        guard !keys.isEmpty else { return [] }
-        let entitled = Entitlement(caller: caller, handlingCodes: handlingCodes)
-        let sql = """
-            SELECT DISTINCT r.record_id
-            FROM record_keys k JOIN records r ON r.record_id = k.record_id JOIN revisions v ON v.seq = r.seq
-            WHERE k.key IN (\(Array(repeating: "?", count: keys.count).joined(separator: ", ")))
-              AND r.origin_country = ? AND r.status = 'active' AND \(entitled.condition)
-            ORDER BY r.record_id
-            """
-        return try await read { db in
-            let values: [(any DatabaseValueConvertible)?] = keys.map { $0 } + [origin] + entitled.arguments
-            return try String.fetchAll(db, sql: sql, arguments: StatementArguments(values))
+    public func latestFacts(origin: String?, after: String?, limit: Int) async throws -> FactsPage {
+        try await read { db in
+            let rows = try Row.fetchCursor(db, sql: """
+                SELECT f.record_id, f.facts FROM latest_facts f JOIN records r ON r.record_id = f.record_id
+                WHERE (? IS NULL OR r.origin_country = ?) AND (? IS NULL OR f.record_id > ?)
+                ORDER BY f.record_id LIMIT ?
+                """, arguments: [origin, origin, after, after, limit])
+            var bytes: [UInt8] = []
+            var ends: [Int] = []
+            var last: String?
+            while let row = try rows.next() {
+                // Copied once, into the page's one buffer.
+                try row.withUnsafeData(atIndex: 1) { data in
+                    if let data { bytes.append(contentsOf: data) }
+                }
+                ends.append(bytes.count)
+                last = row["record_id"]
+            }
+            return FactsPage(bytes: bytes, ends: ends, continueAfter: ends.count == limit ? last : nil)
         }
     }
 
-    public func forEachLatestFacts(origin: String?, _ body: (UnsafeRawBufferPointer) throws -> Void) throws {
-        do {
-            try pool.read { db in
-                let rows = try Row.fetchCursor(db, sql: origin == nil ? "SELECT facts FROM latest_facts" : """
-                    SELECT f.facts FROM latest_facts f JOIN records r ON r.record_id = f.record_id
-                    WHERE r.origin_country = ?
-                    """, arguments: origin == nil ? [] : [origin])
-                while let row = try rows.next() {
-                    // Without copying the blob out of SQLite (a million rows: a Data and an Array each before).
-                    try row.withUnsafeData(atIndex: 0) { data in
-                        guard let data else { return }
-                        try data.withUnsafeBytes { try body($0) }
-                    }
-                }
-            }
-        } catch {
-            throw StoreError.wrap(error, path: path)
-        }
+    public func close() async {
+        checkpointer?.stop()
     }
 
     // MARK: - Plumbing
 
     private func write<T: Sendable>(_ body: @escaping @Sendable (Database) throws -> T) async throws -> T {
-        do { return try await pool.write(body) } catch { throw StoreError.wrap(error, path: path) }
+        do { return try await pool.write(body) } catch { throw StoreError.wrap(error) }
     }
 
     private func read<T: Sendable>(_ body: @escaping @Sendable (Database) throws -> T) async throws -> T {
-        do { return try await pool.read(body) } catch { throw StoreError.wrap(error, path: path) }
+        do { return try await pool.read(body) } catch { throw StoreError.wrap(error) }
     }
 }
 
-/// Who may see a record (`r`, latest revision `v`), as one SQL condition and its arguments: an active record when
-/// its latest revision is addressed to the caller with a handling code the caller may receive; a withdrawn one
-/// (a tombstone) also when any earlier revision was, because the caller may hold that revision. The record's
-/// audience (the union of all its revisions' recipients) is checked first, on the indexed row, to skip fast.
-struct Entitlement: Sendable {
+/// ``VisibilityPrefilter`` as one SQL condition on `records r` (indexed row) and its arguments: the record's
+/// audience (every revision's recipients together) includes the caller, and it is withdrawn or its latest handling
+/// code is one the caller may receive. The entitlement rule itself is decided above the store (FWXNode).
+struct Prefilter: Sendable {
     let condition: String
-    private let key: String
-    private let codes: [String]
+    let strings: [String]
+    /// The arguments of ``condition``, in order.
+    var arguments: [(any DatabaseValueConvertible)?] { strings.map { $0 } }
 
-    init(caller: String, handlingCodes: Set<HandlingCode>) {
-        codes = handlingCodes.map(\.rawValue).sorted()
+    init(_ prefilter: VisibilityPrefilter) {
+        let codes = prefilter.handlingCodes.map(\.rawValue).sorted()
         let list = codes.isEmpty ? "NULL" : Array(repeating: "?", count: codes.count).joined(separator: ", ")
-        key = ",\(caller),"
         condition = """
             (r.audience = '*' OR instr(r.audience, ?) > 0)
-            AND (((v.recipients = '*' OR instr(v.recipients, ?) > 0) AND v.handling_code IN (\(list)))
-                 OR (r.status = 'withdrawn' AND EXISTS (
-                     SELECT 1 FROM revisions p WHERE p.record_id = r.record_id AND p.handling_code IN (\(list))
-                     AND (p.recipients = '*' OR instr(p.recipients, ?) > 0))))
+            AND (r.status = 'withdrawn' OR r.handling_code IN (\(list)))
             """
+        strings = [",\(prefilter.caller),"] + codes
     }
+}
 
-    /// The arguments of ``condition``, in order.
-    var arguments: [(any DatabaseValueConvertible)?] {
-        let codeArguments = codes.map { $0 as (any DatabaseValueConvertible)? }
-        return [key, key] + codeArguments + codeArguments + [key]
+/// Outcomes as kept with a batch (JSON), so a replay can be answered before its receipt is kept.
+enum OutcomeCoding {
+    static func encode(_ outcomes: [RecordOutcome]) throws -> Data { try JSONEncoder().encode(outcomes) }
+    static func decode(_ data: Data) throws -> [RecordOutcome] {
+        do { return try JSONDecoder().decode([RecordOutcome].self, from: data) } catch {
+            throw StoreError(.corrupt, "a stored batch's record outcomes cannot be read")
+        }
     }
 }
 
@@ -616,28 +726,113 @@ enum Audience {
         text == "*" ? nil : Set(text.split(separator: ",").map(String.init))
     }
 
+    static func recipients(_ text: String) -> Recipients {
+        set(text).map { .countries($0.sorted()) } ?? .allPartners
+    }
+
     static func union(_ a: String, _ b: String) -> String {
         guard let left = set(a), let right = set(b) else { return "*" }
         return text(.countries(Array(left.union(right))))
     }
 }
 
-/// A storage failure, with the SQLite result code where there is one. Never carries record content: GRDB's
-/// errors leave statement arguments out of their descriptions unless asked.
-public struct StoreError: Error, Sendable, CustomStringConvertible, Equatable {
-    public var code: String
-    public var message: String
-    public var path: String
-
-    static func wrap(_ error: any Error, path: String) -> any Error {
+extension StoreError {
+    /// SQLite's and GRDB's errors as ``StoreError``s: a stable code by result code, SQLite's own message (which
+    /// names tables and constraints, never values: GRDB leaves statement arguments out) and no path.
+    static func wrap(_ error: any Error) -> any Error {
         if error is StoreError || error is CancellationError { return error }
-        if let database = error as? DatabaseError {
-            return StoreError(code: "sqlite-\(database.resultCode.rawValue)",
-                              message: database.message ?? "\(database.resultCode)", path: path)
+        guard let database = error as? DatabaseError else {
+            return StoreError(.internal, "\(type(of: error))")
         }
-        return StoreError(code: "store", message: "\(error)", path: path)
+        let message = database.message ?? "\(database.resultCode)"
+        switch database.resultCode {
+        case .SQLITE_BUSY, .SQLITE_LOCKED: return StoreError(.busy, "the store is locked by another writer: \(message)")
+        case .SQLITE_CORRUPT, .SQLITE_NOTADB, .SQLITE_FORMAT:
+            return StoreError(.corrupt, "the store file is damaged or not a store: \(message)")
+        case .SQLITE_READONLY: return StoreError(.readOnly, "the store is read-only here: \(message)")
+        case .SQLITE_CANTOPEN, .SQLITE_PERM, .SQLITE_AUTH:
+            return StoreError(.unavailable, "the store file cannot be opened: \(message)")
+        case .SQLITE_FULL, .SQLITE_IOERR, .SQLITE_NOLFS:
+            return StoreError(.unavailable, "the store cannot write to disk: \(message)")
+        case .SQLITE_CONSTRAINT:
+            // One writer: the contract's conflicts are answers (IngestResult.conflict), so a constraint or trigger
+            // refusing a write (the append-only audit trail) is a fault, not a race to retry.
+            return StoreError(.internal, "a constraint refused the write: \(message)")
+        default: return StoreError(.internal, "sqlite \(database.resultCode.rawValue): \(message)")
+        }
+    }
+}
+
+// MARK: - Transfer (fwx store copy)
+
+extension SQLiteNodeStore: StoreTransfer {
+    public func exportRows(_ table: PortableTable, after: [StoreValue]?, limit: Int) async throws -> [[StoreValue]] {
+        let columns = table.columns.joined(separator: ", ")
+        let key = table.key.joined(separator: ", ")
+        let placeholders = Array(repeating: "?", count: table.key.count).joined(separator: ", ")
+        // Row values compare column by column; text compares bytewise (BINARY), as PostgreSQL's COLLATE "C".
+        let sql = "SELECT \(columns) FROM \(table.name)"
+            + (after == nil ? "" : " WHERE (\(key)) > (\(placeholders))") + " ORDER BY \(key) LIMIT ?"
+        let arguments = (after ?? []).map(Self.databaseValue) + [limit.databaseValue]
+        let receipt = table == .batches ? table.index(of: "receipt") : nil
+        return try await read { db in
+            try Row.fetchAll(db, sql: sql, arguments: StatementArguments(arguments)).map { row in
+                var values: [StoreValue] = Array(row.databaseValues).map(Self.storeValue)
+                // A receipt not kept yet is a zero-length blob here (the column was NOT NULL from v1).
+                if let receipt, values[receipt] == .blob([]) { values[receipt] = .null }
+                return values
+            }
+        }
     }
 
-    public var description: String { "\(path): store error \(code): \(message)" }
-    public static func == (lhs: StoreError, rhs: StoreError) -> Bool { lhs.code == rhs.code }
+    public func isEmpty() async throws -> Bool {
+        try await read { db in
+            for table in PortableTable.all where try Bool.fetchOne(db, sql: "SELECT EXISTS (SELECT 1 FROM \(table.name))")
+                ?? false {
+                return false
+            }
+            return true
+        }
+    }
+
+    public func importRows(_ table: PortableTable, _ rows: [[StoreValue]]) async throws {
+        guard !rows.isEmpty else { return }
+        let sql = "INSERT INTO \(table.name) (\(table.columns.joined(separator: ", "))) VALUES ("
+            + Array(repeating: "?", count: table.columns.count).joined(separator: ", ") + ")"
+        let receipt = table == .batches ? table.index(of: "receipt") : nil
+        try await write { db in
+            let statement = try db.cachedStatement(sql: sql)
+            for var row in rows {
+                guard row.count == table.columns.count else {
+                    throw StoreError(.corrupt, "a \(table.name) row has \(row.count) values, not \(table.columns.count)")
+                }
+                if let receipt, row[receipt] == .null { row[receipt] = .blob([]) }
+                try statement.execute(arguments: StatementArguments(row.map(Self.databaseValue)))
+            }
+        }
+    }
+
+    public func finishImport() async throws {
+        // AUTOINCREMENT keys (revisions.seq, outbox.id, audit.id) already continue after the largest imported.
+    }
+
+    private static func storeValue(_ value: DatabaseValue) -> StoreValue {
+        switch value.storage {
+        case .null: return .null
+        case .int64(let integer): return .integer(integer)
+        case .double(let real): return .real(real)
+        case .string(let text): return .text(text)
+        case .blob(let data): return .blob([UInt8](data))
+        }
+    }
+
+    private static func databaseValue(_ value: StoreValue) -> DatabaseValue {
+        switch value {
+        case .null: return .null
+        case .integer(let integer): return integer.databaseValue
+        case .real(let real): return real.databaseValue
+        case .text(let text): return text.databaseValue
+        case .blob(let bytes): return Data(bytes).databaseValue
+        }
+    }
 }

@@ -34,8 +34,7 @@ struct StoreCheckpointTests {
             let result = try await store.ingest(
                 submission,
                 audit: AuditEntry(callerCountry: "NL", callerFingerprint: "00", action: "batch-in",
-                                  target: submission.batchId, result: "ok"),
-                makeReceipt: { _ in Array("receipt".utf8) })
+                                  target: submission.batchId, result: "ok"))
             guard case .accepted = result else {
                 Issue.record("batch \(batch) was not accepted: \(result)")
                 return
