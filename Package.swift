@@ -4,7 +4,8 @@
 // XML parsing and validation over libxml2 (FWXXML), signatures over libxmlsec1 (FWXSigning), transforms and synthetic
 // data (FWXConvert); above them the node's store (FWXStore, SQLite through GRDB), the HTTPS client over libcurl
 // (FWXClient) and the exchange node (FWXNode: Hummingbird 2 with NIOSSL, services under swift-service-lifecycle);
-// the `fwx` CLI on top.
+// the `fwx` CLI on top. FWXPostgres (postgres-nio) is the PostgreSQL connection layer: URL, pool, migrations, errors,
+// LISTEN/NOTIFY.
 import PackageDescription
 
 let swiftSettings: [SwiftSetting] = [
@@ -43,6 +44,8 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
         .package(url: "https://github.com/apple/swift-metrics.git", from: "2.13.0"),
         .package(url: "https://github.com/swift-server/swift-prometheus.git", from: "2.4.1"),
+        // The PostgreSQL store's connection layer (FWXPostgres); not built in the fuzz mode below.
+        .package(url: "https://github.com/vapor/postgres-nio.git", from: "1.33.2"),
     ],
     targets: [
         .systemLibrary(
@@ -91,6 +94,18 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
         .target(
+            name: "FWXPostgres",
+            dependencies: ["FWXModel", "FWXStore",
+                           .product(name: "PostgresNIO", package: "postgres-nio"),
+                           // Its ConnectionPoolError (the pool's circuit breaker) is mapped to `unavailable`.
+                           .product(name: "_ConnectionPoolModule", package: "postgres-nio"),
+                           .product(name: "NIOCore", package: "swift-nio"),
+                           .product(name: "NIOSSL", package: "swift-nio-ssl"),
+                           .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                           .product(name: "Logging", package: "swift-log")],
+            swiftSettings: swiftSettings
+        ),
+        .target(
             name: "FWXClient",
             dependencies: ["CCurl", "FWXModel"],
             swiftSettings: swiftSettings
@@ -98,7 +113,8 @@ let package = Package(
         .target(
             name: "FWXNode",
             dependencies: [
-                "FWXModel", "FWXXML", "FWXSigning", "FWXConvert", "FWXStore", "FWXClient", "FWXTrace", "CXMLSec",
+                "FWXModel", "FWXXML", "FWXSigning", "FWXConvert", "FWXStore", "FWXPostgres", "FWXClient", "FWXTrace",
+                "CXMLSec",
                 .product(name: "Yams", package: "Yams"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdTLS", package: "hummingbird"),
@@ -128,7 +144,8 @@ let package = Package(
             name: "FWXTests",
             // fwx is a dependency so that `swift build --build-tests` builds the binary the CLI tests run.
             dependencies: ["FWXModel", "FWXXML", "FWXSigning", "FWXConvert", "FWXStore", "FWXClient", "FWXNode", "FWXTrace",
-                           "fwx"],
+                           "FWXPostgres", "fwx",
+                           .product(name: "PostgresNIO", package: "postgres-nio")],
             swiftSettings: swiftSettings
         ),
     ]
@@ -142,9 +159,13 @@ if Context.environment["FWX_FUZZ"] == "1" {
     let fuzzed = ["FWXModel", "FWXXML", "FWXSigning", "FWXConvert", "CLibXML2", "CXMLSec"]
     package.targets.removeAll { !fuzzed.contains($0.name) }
     package.products = []
+    // The configuration names its store (StoreConfiguration); the stores themselves are left out.
+    package.targets.append(.target(name: "FWXStore", path: "Sources/FWXStore", sources: ["StoreConfiguration.swift"],
+                                   swiftSettings: swiftSettings))
     package.targets.append(.target(
         name: "FWXNode",
-        dependencies: ["FWXModel", .product(name: "Yams", package: "Yams"), .product(name: "Logging", package: "swift-log")],
+        dependencies: ["FWXModel", "FWXStore", .product(name: "Yams", package: "Yams"),
+                       .product(name: "Logging", package: "swift-log")],
         path: "Sources/FWXNode",
         sources: ["NodeConfiguration.swift", "NodeConfiguration+YAML.swift"],
         swiftSettings: swiftSettings

@@ -71,6 +71,8 @@ public enum RuleID {
     public static let nodeBusy = "FWX-N009"
     /// Exchange: the caller's certificate role (node or liaison) may do what it asks.
     public static let callerRole = "FWX-N015"
+    /// Exchange: the node's store (its database) is reachable; otherwise 503 with Retry-After, nothing acknowledged.
+    public static let storeUnavailable = "FWX-N016"
 
     /// Every rule id with its severity and a one-line summary (the table in docs/rules.md is generated from it).
     public static let catalogue: [(id: String, severity: Severity, summary: String)] = [
@@ -113,6 +115,7 @@ public enum RuleID {
         (badRequest, .error, "A request is one the node knows (HTTP 404 otherwise), a batch is sent as XML (Content-Type application/xml, text/xml or +xml; HTTP 415 otherwise), and a feed request's cursor is one the node returned (a non-negative integer) and its limit a positive integer (HTTP 400); a limit above the node's maxFeedPage is reduced to it."),
         (nodeBusy, .error, "A batch is taken in only when the node has room for it (memory budget, batches in flight); otherwise HTTP 503 with Retry-After, before the body is read."),
         (callerRole, .error, "Node certificates pull the feed, read records and search; liaison certificates submit their country's batches; unless the node's roles settings allow otherwise (HTTP 403)."),
+        (storeUnavailable, .error, "A request is answered only when the node's store can be read and written; while its database is unreachable or busy, HTTP 503 with Retry-After, and nothing is acknowledged that was not committed."),
         (netShareImplausible, .warning, "A net explosive quantity above 70% of the gross mass is implausible for fireworks (packaging weighs)."),
         (categoryDivisionUnusual, .warning, "The hazard division (given, or implied by the UN number) is unusual for the item's CE category."),
         (itemHSCodeNotExplosive, .warning, "An item's HS code is normally in heading 3601-3604 (explosives, fireworks)."),

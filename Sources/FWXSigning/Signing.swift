@@ -211,11 +211,11 @@ public enum SignatureMemory {
     }
 }
 
-/// An OpenSSL SHA-256 computation fed in pieces. Owns its EVP_MD_CTX.
-final class StreamingSHA256 {
+/// An OpenSSL SHA-256 computation fed in pieces. Owns its EVP_MD_CTX. Not Sendable: one task feeds it.
+public final class StreamingSHA256 {
     private let context: OpaquePointer
 
-    init() {
+    public init() {
         context = EVP_MD_CTX_new()
         EVP_DigestInit_ex(context, EVP_sha256(), nil)
     }
@@ -227,15 +227,19 @@ final class StreamingSHA256 {
         EVP_MD_CTX_copy_ex(context, other.context)
     }
 
-    func update(_ bytes: UnsafeRawBufferPointer) {
+    public func update(_ bytes: UnsafeRawBufferPointer) {
         EVP_DigestUpdate(context, bytes.baseAddress, bytes.count)
+    }
+
+    public func update(_ bytes: [UInt8]) {
+        bytes.withUnsafeBytes { update($0) }
     }
 
     /// An independent computation that has seen what this one has.
     func copy() -> StreamingSHA256 { StreamingSHA256(copying: self) }
 
     /// The digest (32 bytes).
-    func finish() -> [UInt8] {
+    public func finish() -> [UInt8] {
         var digest = [UInt8](repeating: 0, count: 32)
         var length: UInt32 = 0
         EVP_DigestFinal_ex(context, &digest, &length)
