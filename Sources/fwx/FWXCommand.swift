@@ -21,7 +21,8 @@ struct FWXCommand: AsyncParsableCommand {
             """,
         subcommands: [ValidateCommand.self, SignCommand.self, VerifyCommand.self, ReceiptCommand.self, ConvertCommand.self, GenerateCommand.self,
                       RulesCommand.self, ServeCommand.self, SendCommand.self, PullCommand.self, StatusCommand.self,
-                      RequeueCommand.self, AuditCommand.self, DemoCommand.self, TraceCommand.self, SearchCommand.self])
+                      RequeueCommand.self, AuditCommand.self, StoreCommand.self, DemoCommand.self, TraceCommand.self,
+                      SearchCommand.self])
 
     static func main() async {
         LargeDocuments.growHeapsInLargeSteps()
