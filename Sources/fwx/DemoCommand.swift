@@ -32,6 +32,8 @@ struct DemoCommand: AsyncParsableCommand {
     var timeout: Double = 60
     @Option(name: .long, help: "Where to write the analyst's HTML report traced from the NL node's store.")
     var report: String = "fwx-demo-report.html"
+    @Option(name: .long, help: "The nodes' store: sqlite (a file per node, the default) or postgres (a database per node on a throw-away PostgreSQL cluster started with scripts/pg-cluster; needs Debian's postgresql package, which scripts/setup installs).")
+    var store: DemoStore = .sqlite
 
     func validate() throws {
         guard (2...10_000).contains(records) else { throw ValidationError("--records must be between 2 and 10000") }
@@ -46,6 +48,13 @@ struct DemoCommand: AsyncParsableCommand {
         LoggingBootstrap.once()
         var demo = try DemoNetwork(folder: folder)
         demo.reportPath = URL(fileURLWithPath: report).standardizedFileURL.path
+        var cluster: DemoPostgres?
+        if store == .postgres {
+            let started = try DemoPostgres.start(in: folder + "/pg")
+            cluster = started
+            demo.postgres = started
+        }
+        defer { cluster?.stop() }
         let failures = try await demo.run(records: records, timeout: timeout)
         if failures > 0 { throw ExitCode(ExitStatus.invalid) }
     }
@@ -69,6 +78,8 @@ struct DemoNetwork {
     let pki: String
     var ports: [String: Int] = [:]
     var reportPath = "fwx-demo-report.html"
+    /// The PostgreSQL cluster the nodes keep their stores in (a database each), or nil for SQLite files.
+    var postgres: DemoPostgres?
 
     init(folder: String) throws {
         self.folder = folder
@@ -88,7 +99,8 @@ struct DemoNetwork {
             configurations[country] = try NodeConfiguration.load(path: path)
         }
         say("2. configurations: \(Self.countries.map { "\($0) on port \(ports[$0]!)" }.joined(separator: ", ")); "
-            + "NL and BE push at once, every node pulls every second")
+            + "NL and BE push at once, every node pulls every second; stores: "
+            + (postgres.map { "PostgreSQL databases fwx_nl, fwx_de, fwx_be on \($0.baseURL)" } ?? "SQLite files"))
 
         var nodes: [String: ExchangeNode] = [:]
         var groups: [ServiceGroup] = []
@@ -96,7 +108,7 @@ struct DemoNetwork {
         for country in Self.countries {
             var logger = Logger(label: "fwx.demo.\(country)")
             logger.logLevel = .error
-            let node = try ExchangeNode(configuration: configurations[country]!, logger: logger)
+            let node = try await ExchangeNode.open(configuration: configurations[country]!, logger: logger)
             let ready = AsyncStream<Void>.makeStream()
             let application = try NodeServer(node: node).application { _ in ready.continuation.yield() }
             let group = ServiceGroup(services: [application, OutboxService(node: node), PullService(node: node),
@@ -244,7 +256,7 @@ struct DemoNetwork {
         // The analyst's view: trace over what the NL node holds, written as a self-contained report.
         say("9. an analyst traces flows and networks over the NL node's store (fwx trace --config nl.yaml --html …)")
         var engine = TraceEngine()
-        _ = try engine.addConcurrently(binaryFacts: { emit in try nodes["NL"]!.store.forEachLatestFacts(origin: nil, emit) })
+        _ = try await engine.add(from: nodes["NL"]!.store)
         // Few records: a key shared by more than 20 of them (a common company or product name) links nothing.
         let result = engine.result(maxRecordsPerKey: 20)
         let page = TraceHTML.render(result, title: "FWX demo: what the NL node holds",
@@ -325,6 +337,19 @@ struct DemoNetwork {
         }
     }
 
+    /// The `store:` section of a node's configuration (indented for it).
+    func storeSection(_ country: String) throws -> String {
+        guard let postgres else { return "  sqlite: data/\(country.lowercased()).sqlite" }
+        let database = "fwx_\(country.lowercased())"
+        try postgres.createDatabase(database)
+        return """
+              postgres:
+                url: "\(postgres.baseURL)\(database)?sslmode=disable"
+                passwordFile: \(postgres.passwordFile)
+                poolSize: 4
+            """
+    }
+
     func writeConfiguration(_ country: String) throws -> String {
         let peers = Self.countries.filter { $0 != country }.map { peer in
             """
@@ -354,7 +379,7 @@ struct DemoNetwork {
             trust:
               directory: pki/trust
             store:
-              sqlite: data/\(country.lowercased()).sqlite
+            \(try storeSection(country))
             outbox:
               maxAttempts: 10
               initialBackoffSeconds: 0.2
@@ -374,15 +399,78 @@ struct DemoNetwork {
 
 /// Finds scripts/test-pki: $FWX_TEST_PKI, beside the installed binary, or in the source tree.
 enum TestPKIScript {
-    static func locate() -> String? {
+    static func locate() -> String? { ProjectScript.locate("test-pki", environment: "FWX_TEST_PKI") }
+}
+
+/// A script of the project's scripts/ folder: from the environment variable, next to an installed binary
+/// (../share/fwx/NAME) or in the source tree the binary was built from.
+enum ProjectScript {
+    static func locate(_ name: String, environment: String) -> String? {
         var candidates: [String] = []
-        if let path = ProcessInfo.processInfo.environment["FWX_TEST_PKI"] { candidates.append(path) }
+        if let path = ProcessInfo.processInfo.environment[environment] { candidates.append(path) }
         let executable = URL(fileURLWithPath: CommandLine.arguments[0]).resolvingSymlinksInPath().deletingLastPathComponent()
-        candidates.append(executable.appendingPathComponent("../share/fwx/test-pki").standardized.path)
+        candidates.append(executable.appendingPathComponent("../share/fwx/\(name)").standardized.path)
         let source = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
             .deletingLastPathComponent()
-        candidates.append(source.appendingPathComponent("scripts/test-pki").path)
+        candidates.append(source.appendingPathComponent("scripts/\(name)").path)
         return candidates.first { FileManager.default.isReadableFile(atPath: $0) }
+    }
+}
+
+/// Where `fwx demo` keeps the nodes' stores.
+enum DemoStore: String, ExpressibleByArgument, CaseIterable {
+    case sqlite, postgres
+}
+
+/// The demo's throw-away PostgreSQL cluster (scripts/pg-cluster): started in the demo's folder on 127.0.0.1 and a
+/// free port, a database per node, stopped when the demo ends.
+struct DemoPostgres {
+    let script: String
+    let directory: String
+    let baseURL: String
+    var passwordFile: String { directory + "/password" }
+
+    static func start(in directory: String) throws -> DemoPostgres {
+        guard let script = ProjectScript.locate("pg-cluster", environment: "FWX_PG_CLUSTER") else {
+            throw FWXError(.io, "scripts/pg-cluster not found; set FWX_PG_CLUSTER to its path")
+        }
+        let output = try run(script, ["start", directory], in: directory + ".log")
+        let url = output.trimmingCharacters(in: .whitespacesAndNewlines)
+        guard url.hasPrefix("postgresql://") else {
+            throw FWXError(.io, "scripts/pg-cluster start printed no URL")
+        }
+        return DemoPostgres(script: script, directory: directory, baseURL: url)
+    }
+
+    func createDatabase(_ name: String) throws {
+        _ = try Self.run(script, ["createdb", directory, name], in: directory + ".log")
+    }
+
+    func stop() {
+        _ = try? Self.run(script, ["stop", directory], in: directory + ".log")
+    }
+
+    /// Runs the script with its output in a file (the server it starts must not hold a pipe of ours open), and
+    /// returns what it printed; a failure carries what it said on stderr (it names what is missing).
+    private static func run(_ script: String, _ arguments: [String], in log: String) throws -> String {
+        let outPath = log + ".out", errPath = log + ".err"
+        FileManager.default.createFile(atPath: outPath, contents: nil)
+        FileManager.default.createFile(atPath: errPath, contents: nil)
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/bin/bash")
+        process.arguments = [script] + arguments
+        process.standardInput = FileHandle.nullDevice
+        process.standardOutput = try FileHandle(forWritingTo: URL(fileURLWithPath: outPath))
+        process.standardError = try FileHandle(forWritingTo: URL(fileURLWithPath: errPath))
+        try process.run()
+        process.waitUntilExit()
+        let output = (try? String(contentsOfFile: outPath, encoding: .utf8)) ?? ""
+        guard process.terminationStatus == 0 else {
+            let message = (try? String(contentsOfFile: errPath, encoding: .utf8)) ?? ""
+            throw FWXError(.io, "scripts/pg-cluster \(arguments[0]) failed: "
+                + message.trimmingCharacters(in: .whitespacesAndNewlines))
+        }
+        return output
     }
 }
 
