@@ -69,16 +69,25 @@ public struct BatchIntake: Sendable {
             let audit = AuditEntry(at: receivedAt, callerCountry: caller.country, callerFingerprint: caller.fingerprint,
                                    action: "batch-in", target: header.batchId, result: "ok",
                                    detail: "\(records.count) records")
-            let receipts = self.receipts
-            let result = try await store.ingest(submission, audit: audit) { outcomes in
-                try receipts.issue(batchId: header.batchId, sender: header.sender, digest: digest,
-                                   outcomes: outcomes, receivedAt: receivedAt).xml
+            // The receipt is signed after the commit, outside any transaction (no writer waits for the signing),
+            // and the first one kept is the one every request for this batch gets.
+            func receipt(for outcomes: [RecordOutcome], receivedAt: Date) async throws -> [UInt8] {
+                let receipts = self.receipts
+                let signed = try await BlockingWork.run("fwx-receipt") {
+                    try receipts.issue(batchId: header.batchId, sender: header.sender, digest: digest,
+                                       outcomes: outcomes, receivedAt: receivedAt).xml
+                }
+                return try await store.keepReceipt(batchId: header.batchId, receipt: signed)
             }
-            switch result {
-            case .accepted(let receipt, let outcomes):
-                return .accepted(batchId: header.batchId, receipt: receipt, outcomes: outcomes)
-            case .duplicate(let receipt):
-                return .duplicate(batchId: header.batchId, receipt: receipt)
+            switch try await store.ingest(submission, audit: audit) {
+            case .accepted(let outcomes):
+                return .accepted(batchId: header.batchId, receipt: try await receipt(for: outcomes, receivedAt: receivedAt),
+                                 outcomes: outcomes)
+            case .duplicate(let kept?, _, _):
+                return .duplicate(batchId: header.batchId, receipt: kept)
+            case .duplicate(nil, let outcomes, let storedAt):
+                // Stored by a request that has not kept its receipt (still signing, or its process stopped).
+                return .duplicate(batchId: header.batchId, receipt: try await receipt(for: outcomes, receivedAt: storedAt))
             case .conflict(let conflict):
                 return .conflict(rule: conflict.rule, message: conflict.message)
             }

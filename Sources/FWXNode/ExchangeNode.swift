@@ -12,6 +12,8 @@ import Synchronization
 public final class ExchangeNode: Sendable {
     public let configuration: NodeConfiguration
     public let store: any NodeStore
+    /// The feed, single records and search as callers may see them (``Entitlement``).
+    public let reads: EntitledReads
     public let trustStore: TrustStore
     public let intake: BatchIntake
     public let publisher: FeedPublisher
@@ -31,7 +33,21 @@ public final class ExchangeNode: Sendable {
 
     public var identity: NodeIdentity { configuration.identity }
 
-    /// Opens the store and loads every credential; throws before anything listens when one is unusable.
+    /// Opens the store the configuration names (``NodeStores``), then loads every credential; throws before anything
+    /// listens when one is unusable. The store is closed again when a credential is.
+    public static func open(configuration: NodeConfiguration, logger: Logger? = nil) async throws -> ExchangeNode {
+        let store = try await NodeStores.open(configuration.store.configuration, access: .node,
+                                              logger: logger ?? Logger(label: "fwx.store"))
+        do {
+            return try ExchangeNode(configuration: configuration, store: store, logger: logger)
+        } catch {
+            await store.close()
+            throw error
+        }
+    }
+
+    /// Loads every credential, with `store`, or the configuration's SQLite store when nil (a PostgreSQL store is
+    /// opened with ``open(configuration:logger:)``); throws before anything listens when one is unusable.
     public init(configuration: NodeConfiguration, store: (any NodeStore)? = nil, logger: Logger? = nil) throws {
         self.configuration = configuration
         var logger = logger ?? Logger(label: "fwx.node")
@@ -54,7 +70,8 @@ public final class ExchangeNode: Sendable {
                 location: configuration.configurationFile)
         }
         let signer = DocumentSigner(identity: identity)
-        self.store = try store ?? SQLiteNodeStore(path: configuration.store.sqlitePath)
+        self.store = try store ?? NodeStores.openSQLite(configuration.store.configuration, access: .node)
+        reads = EntitledReads(store: self.store, origin: configuration.identity.country)
         var intake = BatchIntake(node: configuration.identity, store: self.store, trustStore: trustStore, signer: signer,
                                  maxRecordsPerBatch: configuration.limits.maxRecordsPerBatch)
         // A batch's signer must chain to a CA of its sender country, the binding TLS uses for callers.

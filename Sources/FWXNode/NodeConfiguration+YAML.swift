@@ -4,6 +4,7 @@
 // are read as written (`country: NO` stays Norway, not YAML 1.1's false), and checking goes on after a problem:
 // the operator sees every problem of the file at once.
 import FWXModel
+import FWXStore
 import Foundation
 import Logging
 import Yams
@@ -29,10 +30,11 @@ struct ConfigurationReader {
         ("signing", ["certificate", "key"]),
         ("trust", ["directory", "certificates", "crls", "reloadCRLsEverySeconds", "revocation", "staleCRL",
                    "fetchCRLsEverySeconds"]),
-        ("store", ["sqlite"]),
+        ("store", ["sqlite", "postgres"]),
+        ("store.postgres", ["url", "passwordFile", "poolSize", "connectTimeoutSeconds"]),
         ("limits", ["maxBodyBytes", "maxRecordsPerBatch", "requestsPerMinutePerPeer", "maxFeedPage",
                     "maxConcurrentBatches", "memoryBudgetBytes", "blockingThreads"]),
-        ("outbox", ["maxAttempts", "initialBackoffSeconds", "maxBackoffSeconds"]),
+        ("outbox", ["maxAttempts", "initialBackoffSeconds", "maxBackoffSeconds", "leaseSeconds", "pullLeaseSeconds"]),
         ("connections", ["handshakeTimeoutSeconds", "headerTimeoutSeconds", "bodyTimeoutSeconds", "idleTimeoutSeconds",
                          "maxPerClientAddress"]),
         ("audit", ["refusalWindowSeconds"]),
@@ -54,6 +56,7 @@ struct ConfigurationReader {
         static let maxAttempts = 1...1000
         static let initialBackoffSeconds = 0.001...3600
         static let maxBackoffSeconds = 0.001...86_400
+        static let leaseSeconds = 1.0...86_400
         static let pullEverySeconds = 0.001...86_400
         static let reloadCRLsEverySeconds = 0.001...86_400
         static let fetchCRLsEverySeconds = 0.001...86_400
@@ -63,6 +66,8 @@ struct ConfigurationReader {
         static let connectionTimeoutSeconds = 0.001...86_400
         static let maxPerClientAddress = 1...1_000_000
         static let refusalWindowSeconds = 0.001...3600
+        static let poolSize = 1...1000
+        static let connectTimeoutSeconds = 0.001...3600
     }
 
     /// The file as given, for messages.
@@ -171,10 +176,7 @@ struct ConfigurationReader {
         // store
         var store = StoreSettings(sqlitePath: "")
         if let section = requiredSection(top, "store") {
-            if let entry = required(section, "sqlite"), let path = path(entry) {
-                checkDatabasePath(path, entry)
-                store.sqlitePath = path
-            }
+            if let configuration = storeConfiguration(section) { store = StoreSettings(configuration) }
         }
 
         // limits
@@ -245,6 +247,12 @@ struct ConfigurationReader {
             if let entry = optional(section, "maxBackoffSeconds"), let value = seconds(entry, in: Bounds.maxBackoffSeconds) {
                 outbox.maxBackoffSeconds = value
             }
+            if let entry = optional(section, "leaseSeconds"), let value = seconds(entry, in: Bounds.leaseSeconds) {
+                outbox.leaseSeconds = value
+            }
+            if let entry = optional(section, "pullLeaseSeconds"), let value = seconds(entry, in: Bounds.leaseSeconds) {
+                outbox.pullLeaseSeconds = value
+            }
             if outbox.initialBackoffSeconds > outbox.maxBackoffSeconds,
                let entry = optional(section, "maxBackoffSeconds") ?? optional(section, "initialBackoffSeconds") {
                 problem(.invalidValue, entry.path, entry.mark,
@@ -290,6 +298,62 @@ struct ConfigurationReader {
             if checkFile(path, entry, what: "\(what) private key", privateKey: true) { files.key = path }
         }
         return files
+    }
+
+    /// `store: { sqlite: PATH }` or `store: { postgres: { url, passwordFile, poolSize, connectTimeoutSeconds } }`:
+    /// exactly one of the two.
+    private mutating func storeConfiguration(_ section: Section) -> StoreConfiguration? {
+        let sqlite = optional(section, "sqlite")
+        let postgres = optional(section, "postgres")
+        if sqlite != nil && postgres != nil {
+            problem(.invalidValue, section.path, section.mark,
+                    "give either store.sqlite or store.postgres, not both; a node keeps one store")
+            return nil
+        }
+        if let postgres {
+            guard let settings = self.section(postgres, keys: Self.keys(of: "store.postgres")) else { return nil }
+            return postgresSettings(settings).map { .postgres($0) }
+        }
+        guard let entry = required(section, "sqlite"), let path = path(entry) else { return nil }
+        checkDatabasePath(path, entry)
+        return .sqlite(path: path)
+    }
+
+    /// The PostgreSQL settings; the password is never in the configuration file: not in the URL, not as a key.
+    private mutating func postgresSettings(_ section: Section) -> PostgresSettings? {
+        var result: PostgresSettings?
+        if let entry = required(section, "url"), let url = text(entry) {
+            let settings = PostgresSettings(url: url)
+            if let parts = settings.components {
+                if parts.password != nil {
+                    problem(.invalidValue, entry.path, entry.mark,
+                            "the URL holds a password; remove it (postgresql://USER@HOST:PORT/DATABASE) and put the password in a file named by store.postgres.passwordFile (mode 0600)")
+                } else if parts.user == nil || parts.user?.isEmpty == true {
+                    problem(.invalidValue, entry.path, entry.mark,
+                            "the URL names no user; write postgresql://USER@HOST:PORT/DATABASE, e.g. \(Self.examples["store.postgres.url"] ?? "")")
+                } else {
+                    result = settings
+                }
+            } else {
+                problem(.invalidValue, entry.path, entry.mark,
+                        "is not a PostgreSQL URL; write postgresql://USER@HOST:PORT/DATABASE (no password), e.g. \(Self.examples["store.postgres.url"] ?? "")")
+            }
+        }
+        if let entry = optional(section, "passwordFile"), let path = path(entry) {
+            if checkFile(path, entry, what: "password file", privateKey: true) {
+                result?.passwordFile = path
+            } else {
+                result = nil
+            }
+        }
+        if let entry = optional(section, "poolSize"), let value = integer(entry, in: Bounds.poolSize) {
+            result?.poolSize = value
+        }
+        if let entry = optional(section, "connectTimeoutSeconds"),
+           let value = seconds(entry, in: Bounds.connectTimeoutSeconds) {
+            result?.connectTimeoutSeconds = value
+        }
+        return result
     }
 
     private mutating func peers(_ top: Section, nodeCountry: String) -> [PeerConfiguration] {
@@ -380,6 +444,9 @@ struct ConfigurationReader {
                     message += "; the keys here are \(keys.joined(separator: ", "))"
                 }
                 if name == "<<" { message = "YAML merge keys (<<) are not supported; write the keys out" }
+                if path == "store.postgres.password" {
+                    message = "a password is never written in the configuration file; put it in a file only the node's user can read (chmod 600) and name that file in store.postgres.passwordFile"
+                }
                 problem(.unknownKey, path, key.mark, message)
                 continue
             }
@@ -435,6 +502,7 @@ struct ConfigurationReader {
         "trust": "trust: { directory: pki/trust }",
         "store": "store: { sqlite: data/node.sqlite }",
         "store.sqlite": "sqlite: data/node.sqlite",
+        "store.postgres.url": "url: \"postgresql://fwx@127.0.0.1:5432/fwx_nl\"",
         "peers[].country": "country: DE",
         "peers[].baseURL": "baseURL: https://fwx.polizei.example:8443",
         "peers[].ca": "ca: pki/DE/ca.pem",

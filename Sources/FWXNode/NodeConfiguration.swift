@@ -1,4 +1,5 @@
 public import FWXModel
+public import FWXStore
 public import Foundation
 
 /// The configuration of one FWX node, as `fwx serve --config FILE` and the operator commands read it from YAML.
@@ -208,17 +209,27 @@ public struct RoleSettings: Sendable, Hashable {
 
 /// Where the node keeps its records, deliveries and receipts.
 public struct StoreSettings: Sendable, Hashable {
-    /// The SQLite database file (absolute). Its folder may not exist yet: checking the configuration never creates
-    /// anything; ``createFolder()`` does, when the node starts.
-    public var sqlitePath: String
+    /// Which store: a SQLite file (the default) or a PostgreSQL database. ``NodeStores/open(_:readOnly:)`` opens it.
+    public var configuration: StoreConfiguration
+
+    /// The SQLite database file (absolute), or "" for a PostgreSQL store. Its folder may not exist yet: checking
+    /// the configuration never creates anything; ``createFolder()`` does, when the node starts.
+    public var sqlitePath: String { configuration.sqlitePath ?? "" }
 
     /// Store settings for a SQLite database file.
     public init(sqlitePath: String) {
-        self.sqlitePath = sqlitePath
+        self.configuration = .sqlite(path: sqlitePath)
     }
 
-    /// Creates the database's folder (and missing parents) with mode 0700 when it does not exist yet.
+    /// Store settings for either backend.
+    public init(_ configuration: StoreConfiguration) {
+        self.configuration = configuration
+    }
+
+    /// Creates the SQLite database's folder (and missing parents) with mode 0700 when it does not exist yet;
+    /// nothing for a PostgreSQL store.
     public func createFolder() throws {
+        guard let sqlitePath = configuration.sqlitePath else { return }
         let folder = URL(fileURLWithPath: sqlitePath).deletingLastPathComponent().path
         try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true,
                                                 attributes: [.posixPermissions: 0o700])
@@ -349,12 +360,24 @@ public struct OutboxSettings: Sendable, Hashable {
     public var initialBackoffSeconds: Double
     /// Longest wait between retries, in seconds (default 300).
     public var maxBackoffSeconds: Double
+    /// How long a process's claim on a queued push holds (default 300 s). It must be longer than the longest
+    /// delivery (connect, send, receipt): a claim that runs out while its push is still in flight lets another
+    /// process send the batch again (answered with the same receipt, so nothing is lost, but sent twice). With
+    /// several processes on one database it is also how long the pushes a killed process had claimed wait before
+    /// another process takes them over.
+    public var leaseSeconds: Double
+    /// How long one process holds the right to pull a peer without renewing it (default 120 s; each page kept
+    /// renews it); after a process dies mid-pull, the longest wait before another process pulls that peer.
+    public var pullLeaseSeconds: Double
 
     /// Outbox settings, with FWX's defaults for those not given.
-    public init(maxAttempts: Int = 10, initialBackoffSeconds: Double = 1, maxBackoffSeconds: Double = 300) {
+    public init(maxAttempts: Int = 10, initialBackoffSeconds: Double = 1, maxBackoffSeconds: Double = 300,
+                leaseSeconds: Double = 300, pullLeaseSeconds: Double = 120) {
         self.maxAttempts = maxAttempts
         self.initialBackoffSeconds = initialBackoffSeconds
         self.maxBackoffSeconds = maxBackoffSeconds
+        self.leaseSeconds = leaseSeconds
+        self.pullLeaseSeconds = pullLeaseSeconds
     }
 }
 

@@ -275,6 +275,8 @@ struct Routes: Sendable {
 
     /// Seconds a client is asked to wait after a 503.
     static let retryAfterSeconds = 2
+    /// Retry-After of a 503 while the store is unavailable (a PostgreSQL restart or failover takes seconds).
+    static let storeRetryAfterSeconds = 5
 
     // MARK: GET /v1/feed
 
@@ -301,8 +303,8 @@ struct Routes: Sendable {
             return errorResponse(.badRequest, RuleID.badRequest, "limit must be a positive integer")
         }
         let limit = min(Int(limitText) ?? maxPage, maxPage)
-        let page = try await node.store.feed(origin: node.identity.country, caller: caller.country,
-                                             handlingCodes: peer.handlingCodes, after: after, limit: limit)
+        let page = try await node.reads.feed(Entitlement(caller: caller.country, handlingCodes: peer.handlingCodes),
+                                             after: after, limit: limit)
         let signed = try await Self.offload { [publisher = node.publisher] in
             try publisher.signedBatch(of: page.entries, for: caller.country, sequence: page.nextCursor)
         }
@@ -312,7 +314,7 @@ struct Routes: Sendable {
         var response = xmlResponse(signed)
         response.headers[FeedHeaders.nextCursor] = String(page.nextCursor)
         response.headers[FeedHeaders.recordCount] = String(page.entries.count)
-        response.headers[FeedHeaders.more] = page.entries.count == limit ? "true" : "false"
+        response.headers[FeedHeaders.more] = page.more ? "true" : "false"
         return response
     }
 
@@ -326,8 +328,8 @@ struct Routes: Sendable {
         let peer = node.configuration.peer(country: caller.country)
         var entry: FeedEntry?
         if let peer {
-            entry = try await node.store.record(id: id, origin: node.identity.country, caller: caller.country,
-                                                handlingCodes: peer.handlingCodes)
+            entry = try await node.reads.record(id: id, Entitlement(caller: caller.country,
+                                                                    handlingCodes: peer.handlingCodes))
         }
         guard let entry else {
             // The same answer whether the record is missing or not for this caller: existence is not disclosed to
@@ -374,8 +376,8 @@ struct Routes: Sendable {
             return errorResponse(.forbidden, RuleID.notEntitled,
                                  "\(caller.country) is not a peer of this node; only configured peers may search")
         }
-        let ids = try await node.store.search(keys: keys, origin: node.identity.country, caller: caller.country,
-                                              handlingCodes: peer.handlingCodes)
+        let ids = try await node.reads.search(keys: keys, Entitlement(caller: caller.country,
+                                                                      handlingCodes: peer.handlingCodes))
         try await audit(caller, "search", target, ids.isEmpty ? "no-hit" : "hit", "\(ids.count) records")
         return jsonResponse(.ok, SearchAnswer(hit: !ids.isEmpty, records: ids))
     }

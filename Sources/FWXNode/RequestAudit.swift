@@ -63,6 +63,18 @@ struct RequestAuditMiddleware: RouterMiddleware {
         let status: HTTPResponse.Status
         let message: String
         let rule: String
+        if let store = error as? StoreError, store.isTransient {
+            // The database is away (restarting, failing over) or busy: the caller tries again; nothing it sent was
+            // acknowledged, because receipts exist only for committed data.
+            node.metrics.refusal(RuleID.storeUnavailable)
+            node.logger.warning("store unavailable", metadata: ["path": "\(request.uri.path.prefix(200))",
+                                                               "error": "\(store)"])
+            var response = Routes.jsonResponse(.serviceUnavailable, ErrorBody(error: .init(
+                status: 503, rule: RuleID.storeUnavailable,
+                message: "the node's store is unavailable for now; try again after the Retry-After delay")))
+            response.headers[.retryAfter] = String(Routes.storeRetryAfterSeconds)
+            return response
+        }
         switch error {
         case let error as HTTPError where error.status == .notFound:
             status = .notFound

@@ -24,6 +24,8 @@ public struct OutboxService: Service {
     var idleSeconds: Double = 5
     /// Pushes in flight to one peer at a time.
     var concurrentPushesPerPeer = 4
+    /// How long a claim on a queued push holds (`outbox.leaseSeconds`).
+    var leaseSeconds: Double { node.configuration.outbox.leaseSeconds }
 
     public init(node: ExchangeNode) { self.node = node }
 
@@ -34,20 +36,43 @@ public struct OutboxService: Service {
                                         trust: node.peerTrust[peer.country] ?? node.trustStore,
                                         expectedCountry: peer.country))
         })
+        // Another process on the same database accepted a batch: wake up and claim it (a hint; the loop polls too).
+        let store = node.store
+        let wakeup = node.outboxWakeup
+        let listening = Task {
+            for await _ in store.outboxWakeups() { wakeup.signal() }
+        }
+        defer { listening.cancel() }
+        var storeFailures = 0
         try await withGracefulShutdownHandler {
             while !stopping.isSet {
-                let due = try await node.store.duePushes(now: Date(), limit: 32)
-                if due.isEmpty {
-                    let next = try await node.store.nextPushDue()
-                    let wait = min(idleSeconds, max(0.01, next.map { $0.timeIntervalSinceNow } ?? idleSeconds))
-                    await node.outboxWakeup.wait(seconds: wait)
+                let due: [OutboxClaim]
+                do {
+                    // Claimed for as long as a delivery may take (every attempt is bounded by the client's
+                    // timeouts): another process on the same database leaves these alone until the lease runs out.
+                    due = try await node.store.claimPushes(now: Date(), limit: 32, seconds: leaseSeconds)
+                    if due.isEmpty {
+                        let next = try await node.store.nextPushDue()
+                        storeFailures = 0
+                        let wait = min(idleSeconds, max(0.01, next.map { $0.timeIntervalSinceNow } ?? idleSeconds))
+                        await node.outboxWakeup.wait(seconds: wait)
+                        continue
+                    }
+                    storeFailures = 0
+                } catch let error as StoreError where error.isTransient {
+                    // The database is down or busy (a restart, a failover): the queue is safe in it; wait and
+                    // look again, without ending the service.
+                    storeFailures += 1
+                    node.logger.warning("cannot read the outbox; will retry",
+                                        metadata: ["code": "\(error.code.rawValue)", "attempt": "\(storeFailures)"])
+                    await node.outboxWakeup.wait(seconds: min(idleSeconds, 0.25 * pow(2, Double(min(storeFailures, 5)))))
                     continue
                 }
                 // Deliveries run side by side: up to `concurrentPushesPerPeer` per peer, each peer independently,
                 // so one slow or unreachable peer does not hold up the others and a burst drains quickly.
                 // Order between batches does not matter to the receiver (revisions decide).
                 await withTaskGroup(of: Void.self) { group in
-                    for (peer, entries) in Dictionary(grouping: due, by: \.peer) {
+                    for (peer, entries) in Dictionary(grouping: due, by: \.entry.peer) {
                         let lanes = min(concurrentPushesPerPeer, entries.count)
                         for lane in 0..<lanes {
                             group.addTask {
@@ -67,7 +92,8 @@ public struct OutboxService: Service {
     }
 
     /// One attempt at one push; every outcome is written to the store.
-    func deliver(_ entry: OutboxEntry, via exchange: PeerExchange?) async {
+    func deliver(_ claim: OutboxClaim, via exchange: PeerExchange?) async {
+        let entry = claim.entry
         let settings = node.configuration.outbox
         var logger = node.logger
         logger[metadataKey: "peer"] = "\(entry.peer)"
@@ -82,7 +108,9 @@ public struct OutboxService: Service {
             logger.warning(dead ? "push is a dead letter" : "push failed; will retry",
                            metadata: ["attempt": "\(attempts)", "reason": "\(message)"])
             do {
-                try await node.store.recordPushFailure(id: entry.id, error: message, retryAt: retryAt, at: Date())
+                if try await !node.store.recordPushFailure(claim, error: message, retryAt: retryAt, at: Date()) {
+                    logger.notice("the claim on this push ran out meanwhile; its new holder decides")
+                }
             } catch {
                 logger.error("cannot record the failed push", metadata: ["error": "\(error)"])
             }
@@ -94,10 +122,15 @@ public struct OutboxService: Service {
             }
             switch try await exchange.push(stored.bytes, batchId: entry.batchId, digest: stored.digest) {
             case .delivered(_, let xml):
-                try await node.store.recordPushDelivered(
-                    id: entry.id, receipt: xml, at: Date(),
+                let recorded = try await node.store.recordPushDelivered(
+                    claim, receipt: xml, at: Date(),
                     audit: AuditEntry(callerCountry: entry.peer, callerFingerprint: "-", action: "batch-out",
                                       target: entry.batchId, result: "ok", detail: "receipt verified"))
+                if !recorded {
+                    // Another process holds the entry now and re-sends it; the peer answers with the same receipt.
+                    logger.notice("delivered, but the claim had run out; its new holder records the delivery")
+                    return
+                }
                 node.metrics.batchOut(peer: entry.peer)
                 logger.info("batch pushed; receipt verified")
             case .refused(let status, let message):
@@ -139,37 +172,57 @@ public struct PullService: Service {
         }
     }
 
+    /// How long one process holds the right to pull a peer without renewing it (`outbox.pullLeaseSeconds`).
+    var leaseSeconds: Double { node.configuration.outbox.pullLeaseSeconds }
+
     func pullLoop(_ peer: PeerConfiguration, stopping: StopFlag, wakeup: Wakeup) async {
+        let token = UUID()
         let exchange = PeerExchange(client: node.client(for: peer), baseURL: peer.baseURL,
                                     trust: node.peerTrust[peer.country] ?? node.trustStore,
                                     expectedCountry: peer.country)
         let interval = peer.pullEverySeconds ?? 60
         var failures = 0
         while !stopping.isSet && !Task.isCancelled {
+            var lease: PullLease?
             do {
-                let more = try await pullOnce(peer, exchange)
+                // One process at a time pulls a peer; the others wait for the next interval.
+                lease = try await node.store.claimPull(peer: peer.country, token: token, now: Date(),
+                                                       seconds: leaseSeconds)
+                var more = lease != nil
+                while more, !stopping.isSet, let held = lease {
+                    (more, lease) = try await pullOnce(peer, exchange, lease: held)
+                    // Renewed before each further page, so a long catch-up keeps its lease.
+                    if more { lease = try await node.store.claimPull(peer: peer.country, token: token, now: Date(),
+                                                                     seconds: leaseSeconds) }
+                }
+                if let lease { try await node.store.releasePull(lease, error: nil, at: Date()) }
                 failures = 0
-                if more { continue }
             } catch {
                 failures += 1
                 node.metrics.syncFailure(peer: peer.country, direction: "pull")
                 node.logger.warning("pull failed", metadata: ["peer": "\(peer.country)", "reason": "\(error)"])
-                try? await node.store.recordPullFailure(peer: peer.country, error: "\(error)", at: Date())
+                if let lease {
+                    try? await node.store.releasePull(lease, error: "\(error)", at: Date())
+                } else {
+                    try? await node.store.recordPullFailure(peer: peer.country, error: "\(error)", at: Date())
+                }
             }
             let backoff = failures == 0 ? interval : min(interval, pow(2, Double(min(failures, 8))) * 0.25)
             await wakeup.wait(seconds: backoff)
         }
     }
 
-    /// Pulls one page; true when the page was full (more may follow at once).
-    func pullOnce(_ peer: PeerConfiguration, _ exchange: PeerExchange) async throws -> Bool {
-        let cursor = try await node.store.pullCursor(peer: peer.country) ?? "0"
+    /// Pulls one page under `lease`; true when more may follow at once, with the lease renewed at the new cursor.
+    func pullOnce(_ peer: PeerConfiguration, _ exchange: PeerExchange, lease: PullLease) async throws
+        -> (more: Bool, lease: PullLease)
+    {
+        let cursor = lease.cursor ?? "0"
         let page = try await exchange.fetchFeed(after: cursor, limit: node.configuration.limits.maxFeedPage)
         let records = try await FeedPageCheck(trust: exchange.trust,
                                               maxRecords: node.configuration.limits.maxRecordsPerBatch)
             .records(in: page.signedBatch, from: peer.country, name: "feed of \(peer.country) after \(cursor)")
-        let outcomes = try await node.store.applyPulled(
-            records, from: peer.country, cursor: page.nextCursor, at: Date(),
+        let (outcomes, renewed) = try await node.store.applyPulled(
+            records, lease: lease, cursor: page.nextCursor, at: Date(),
             audit: AuditEntry(callerCountry: peer.country, callerFingerprint: "-", action: "feed-in",
                               target: "after=\(cursor)", result: "ok",
                               detail: "\(records.count) records, next=\(page.nextCursor)"))
@@ -179,7 +232,7 @@ public struct PullService: Service {
         if !records.isEmpty {
             node.logger.info("pulled", metadata: ["peer": "\(peer.country)", "records": "\(records.count)"])
         }
-        return page.more
+        return (page.more, renewed)
     }
 }
 

@@ -26,7 +26,7 @@ struct ServeCommand: AsyncParsableCommand {
         let configuration = try NodeConfiguration.load(path: config)
         try configuration.store.createFolder()
         LoggingBootstrap.once()
-        let node = try ExchangeNode(configuration: configuration)
+        let node = try await ExchangeNode.open(configuration: configuration)
         let application = try NodeServer(node: node).application { port in
             node.logger.notice("node listening", metadata: ["country": "\(configuration.identity.country)",
                                                             "port": "\(port)"])
@@ -35,7 +35,13 @@ struct ServeCommand: AsyncParsableCommand {
                                            RevocationReloadService(node: node)],
                                  gracefulShutdownSignals: [.sigterm, .sigint], cancellationSignals: [],
                                  logger: node.logger)
-        try await group.run()
+        do {
+            try await group.run()
+        } catch {
+            await node.store.close()
+            throw error
+        }
+        await node.store.close()
     }
 }
 
@@ -251,7 +257,7 @@ struct StatusCommand: AsyncParsableCommand {
 
     func run() async throws {
         let configuration = try NodeConfiguration.load(path: config)
-        let store = try SQLiteNodeStore.openExisting(path: configuration.store.sqlitePath)
+        let store = try await OperatorStore.open(configuration, readOnly: true)
         let peers = configuration.peers.map(\.country)
         let status = try await store.syncStatus(peers: peers)
         let own = try await store.counts(origin: configuration.identity.country)
@@ -274,7 +280,7 @@ struct StatusCommand: AsyncParsableCommand {
             return
         }
         print("node \(configuration.identity.country) (\(configuration.identity.agencyId)) at \(configuration.baseURL)")
-        print("store \(configuration.store.sqlitePath): \(all.batches) batches, \(all.records) records "
+        print("store \(configuration.store.configuration.displayName): \(all.batches) batches, \(all.records) records "
             + "(\(own.records) own, \(all.records - own.records) from partners), \(all.withdrawn) withdrawn")
         print("")
         let widths = [6, 6, 8, 6, 11, 22, 6, 22, 9, 8]
@@ -323,8 +329,7 @@ struct RequeueCommand: AsyncParsableCommand {
             return code
         }
         // Writes (the requeue and its audit entry), so not read-only; but never creates a store a typo named.
-        _ = try SQLiteNodeStore.openExisting(path: configuration.store.sqlitePath)
-        let store = try SQLiteNodeStore(path: configuration.store.sqlitePath)
+        let store = try await OperatorStore.open(configuration, readOnly: false)
         let count = try await OutboxOperations.requeueDeadLetters(store: store, country: configuration.identity.country,
                                                                  peer: peer)
         print("requeued \(count) dead letter(s)\(peer.map { " to \($0)" } ?? ""); a running node sends them within 5 s")
@@ -367,7 +372,7 @@ struct AuditCommand: AsyncParsableCommand {
 
     func run() async throws {
         let configuration = try NodeConfiguration.load(path: config)
-        let store = try SQLiteNodeStore.openExisting(path: configuration.store.sqlitePath)
+        let store = try await OperatorStore.open(configuration, readOnly: true)
         let entries = try await store.audit(since: since.flatMap(Self.parse), peer: peer?.uppercased(), limit: limit)
         if format == .json {
             let encoder = JSONEncoder()
@@ -380,6 +385,19 @@ struct AuditCommand: AsyncParsableCommand {
             let time = ISOTime.timestamp(epochSeconds: Int(entry.at.timeIntervalSince1970))
             print("\(time)  \(entry.callerCountry)  \(entry.callerFingerprint.prefix(16))  \(entry.action)  "
                 + "\(entry.target)  \(entry.result)" + (entry.detail.map { "  \($0)" } ?? ""))
+        }
+    }
+}
+
+/// Opens the store of a node configuration for an operator command (never created, never migrated); a refusal names
+/// the configured store (the SQLite file or the database URL, which never holds a password).
+enum OperatorStore {
+    static func open(_ configuration: NodeConfiguration, readOnly: Bool) async throws -> any NodeStore {
+        do {
+            return try await NodeStores.open(configuration.store.configuration, access: .existing(readOnly: readOnly))
+        } catch let error as StoreError {
+            throw FWXError(.io, "store error \(error.code.rawValue): \(error.message)",
+                           location: configuration.store.configuration.displayName)
         }
     }
 }

@@ -87,11 +87,15 @@ struct TraceCommand: AsyncParsableCommand {
         var skipped = 0
         if let config {
             let configuration = try NodeConfiguration.load(path: config)
-            let store = try SQLiteNodeStore.openExisting(path: configuration.store.sqlitePath)
-            // SQLite on this thread; adding, straight from the stored binary form, on a second one.
-            skipped = try engine.addConcurrently(binaryFacts: { emit in
-                try store.forEachLatestFacts(origin: nil, emit)
-            })
+            let store = try await OperatorStore.open(configuration, readOnly: true)
+            // The store reads the next page while this one is added, straight from the stored binary form.
+            do {
+                skipped = try await engine.add(from: store)
+                await store.close()
+            } catch {
+                await store.close()
+                throw error
+            }
         } else {
             // Three stages on two cores: libxml2 parses on this thread; records are decoded, reduced to facts and
             // encoded in their binary form on the reader's second thread; and added from that form on a third.

@@ -2,6 +2,7 @@
 // mistake an operator makes is refused before anything starts, naming the key, its line and what to do.
 import FWXModel
 import FWXNode
+import FWXStore
 import Foundation
 import Testing
 #if canImport(Glibc)
@@ -302,6 +303,22 @@ struct NodeConfigurationTests {
                 lineText: "agency:", column: nil, message: "not valid YAML"),
         Refusal(name: "a key given twice", edits: [("  agency: NL-POLITIE", "  agency: NL-POLITIE\n  agency: NL-KLPD")],
                 code: .syntax, key: nil, lineText: nil, column: nil, message: "'agency' is given twice"),
+        Refusal(name: "a PostgreSQL URL with a password",
+                edits: [("store: { sqlite: data/nl.sqlite }", "store:\n  postgres: { url: \"postgresql://fwx:secret@127.0.0.1:5432/fwx_nl\" }")],
+                code: .invalidValue, key: "store.postgres.url", lineText: "postgres:", column: 15, message: "the URL holds a password"),
+        Refusal(name: "a password key in the configuration",
+                edits: [("store: { sqlite: data/nl.sqlite }", "store:\n  postgres:\n    url: postgresql://fwx@127.0.0.1/fwx_nl\n    password: secret")],
+                code: .unknownKey, key: "store.postgres.password", lineText: "password:", column: 5,
+                message: "a password is never written in the configuration file"),
+        Refusal(name: "a missing PostgreSQL password file",
+                edits: [("store: { sqlite: data/nl.sqlite }", "store:\n  postgres:\n    url: postgresql://fwx@127.0.0.1/fwx_nl\n    passwordFile: secrets/none")],
+                code: .fileProblem, key: "store.postgres.passwordFile", lineText: "passwordFile:", column: 5, message: "does not exist"),
+        Refusal(name: "a URL that is not PostgreSQL's",
+                edits: [("store: { sqlite: data/nl.sqlite }", "store:\n  postgres:\n    url: https://127.0.0.1/fwx_nl")],
+                code: .invalidValue, key: "store.postgres.url", lineText: "url:", column: 5, message: "is not a PostgreSQL URL"),
+        Refusal(name: "both SQLite and PostgreSQL",
+                edits: [("store: { sqlite: data/nl.sqlite }", "store:\n  sqlite: data/nl.sqlite\n  postgres: { url: postgresql://fwx@127.0.0.1/fwx_nl }")],
+                code: .invalidValue, key: "store", lineText: "store:", column: 1, message: "not both"),
         Refusal(name: "a merge key", edits: [("listen: {", "listen: { <<: {}, ")], code: .unknownKey, key: "listen.<<",
                 lineText: "listen:", column: 11, message: "merge keys (<<) are not supported"),
     ]
@@ -397,6 +414,43 @@ struct NodeConfigurationTests {
             try folder.write("var/lib/fwx/nl.sqlite", "")
             _ = try folder.parse(yaml)
         }
+    }
+
+    @Test("store.postgres is read into PostgreSQL settings, with defaults; the password file must be private")
+    func postgresStore() throws {
+        try withNodeFolder { folder in
+            try folder.write("secrets/pg-password", "not-a-real-password\n", mode: 0o600)
+            let yaml = edit(NodeFolder.yaml, "store: { sqlite: data/nl.sqlite }", """
+                store:
+                  postgres:
+                    url: "postgresql://fwx@127.0.0.1:5432/fwx_nl"
+                    passwordFile: secrets/pg-password
+                    poolSize: 4
+                """)
+            let configuration = try folder.parse(yaml)
+            #expect(configuration.store.configuration == .postgres(PostgresSettings(
+                url: "postgresql://fwx@127.0.0.1:5432/fwx_nl", passwordFile: folder.path("secrets/pg-password"),
+                poolSize: 4, connectTimeoutSeconds: 10)))
+            #expect(configuration.store.sqlitePath == "")
+            let defaults = try folder.parse(edit(NodeFolder.yaml, "store: { sqlite: data/nl.sqlite }",
+                                                 "store: { postgres: { url: postgres://fwx@db.example/fwx } }"))
+            #expect(defaults.store.configuration == .postgres(PostgresSettings(url: "postgres://fwx@db.example/fwx")))
+            // A password file others can read is refused like a private key.
+            try folder.write("secrets/pg-password", "not-a-real-password\n", mode: 0o644)
+            let error = try #require(folder.error(yaml))
+            #expect(error.problems.map(\.key) == ["store.postgres.passwordFile"])
+            #expect(error.description.contains("chmod 600"))
+        }
+    }
+
+    @Test("The store factory answers a PostgreSQL server that is not there with `unavailable`, naming no password")
+    func postgresUnreachable() async throws {
+        // Port 1 on the loopback: nothing listens there, so the connection is refused at once.
+        let settings = PostgresSettings(url: "postgresql://fwx@127.0.0.1:1/fwx_nl", connectTimeoutSeconds: 2)
+        let error = await #expect(throws: StoreError(.unavailable, "")) {
+            _ = try await NodeStores.open(.postgres(settings), access: .node)
+        }
+        #expect(error.map { "\($0)".contains("unavailable") } ?? false)
     }
 
     @Test("Relative paths are read from the configuration file's folder, not the current directory; .. is resolved")

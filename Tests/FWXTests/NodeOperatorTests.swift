@@ -74,7 +74,7 @@ struct NodeOperatorTests {
                               ["trace", "--config", file], ["requeue", "--config", file]] {
                 let result = try runFWX(arguments)
                 #expect(result.status == 2, "\(arguments[0]): \(result)")
-                #expect(result.stderr.contains("there is no store here") && result.stderr.contains("nl.sqlite"),
+                #expect(result.stderr.contains("there is no store at the path store.sqlite names") && result.stderr.contains("typo/nl.sqlite"),
                         "\(arguments[0]): \(result.stderr)")
             }
             #expect(!FileManager.default.fileExists(atPath: network.folder + "/typo"),

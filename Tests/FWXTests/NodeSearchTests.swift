@@ -93,7 +93,7 @@ struct NodeSearchTests {
             try await network.submit(source.batch([withdrawn.nodeTestStandalone()], sequence: 2))
 
             var facts: [RecordFacts] = []
-            try nl.store.forEachLatestFacts(origin: nil) { facts.append(try RecordFacts(binary: Array($0))) }
+            try await nl.store.forEachLatestFacts(origin: nil) { facts.append(try RecordFacts(binary: Array($0))) }
             #expect(facts.count == 29)
             #expect(!facts.contains { $0.recordId == records[0].recordId })
             let expected = Dictionary(uniqueKeysWithValues: records.dropFirst().map { ($0.recordId, RecordFacts.of($0)) })

@@ -164,7 +164,7 @@ final class NodeTestNetwork: Sendable {
     func start(_ configuration: NodeConfiguration, serve: Bool = true, outbox: Bool = false, pull: Bool = false)
         async throws -> NodeTestNode
     {
-        let node = try NodeTestNode.start(configuration, serve: serve, outbox: outbox, pull: pull)
+        let node = try await NodeTestNode.start(configuration, serve: serve, outbox: outbox, pull: pull)
         // A node without services is not kept here: it closes its store when the test lets go of it.
         if serve || outbox || pull { running.withLock { $0.append(node) } }
         if serve {
@@ -290,12 +290,13 @@ final class NodeTestNode: Sendable {
         self.ended = ended
     }
 
-    fileprivate static func start(_ configuration: NodeConfiguration, serve: Bool, outbox: Bool, pull: Bool) throws
-        -> NodeTestNode
+    fileprivate static func start(_ configuration: NodeConfiguration, serve: Bool, outbox: Bool, pull: Bool)
+        async throws -> NodeTestNode
     {
         var logger = Logger(label: "fwx.test.\(configuration.identity.country)")
         logger.logLevel = .error
-        let node = try ExchangeNode(configuration: configuration, logger: logger)
+        // The store the configuration names (SQLite file or PostgreSQL database), as `fwx serve` opens it.
+        let node = try await ExchangeNode.open(configuration: configuration, logger: logger)
         let (events, continuation) = AsyncStream<Event>.makeStream()
         let ended = NodeTestFlag()
         var services: [any Service] = []
@@ -376,7 +377,18 @@ final class NodeTestNode: Sendable {
         let exchange = PeerExchange(client: node.client(for: configuration), baseURL: configuration.baseURL,
                                     trust: node.peerTrust[configuration.country] ?? node.trustStore,
                                     expectedCountry: configuration.country)
-        return try await PullService(node: node).pullOnce(configuration, exchange)
+        let store = node.store
+        guard let lease = try await store.claimPull(peer: peer, token: UUID(), now: Date(), seconds: 60) else {
+            throw TestSupportError("another puller holds the lease on \(peer)")
+        }
+        do {
+            let (more, held) = try await PullService(node: node).pullOnce(configuration, exchange, lease: lease)
+            try await store.releasePull(held, error: nil, at: Date())
+            return more
+        } catch {
+            try await store.releasePull(lease, error: "\(error)", at: Date())
+            throw error
+        }
     }
 
     /// Pulls pages of `peer`'s feed until one is not full (at most `maxPages`); the number of pages.

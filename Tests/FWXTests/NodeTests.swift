@@ -106,8 +106,11 @@ struct NodeTests {
                 #expect(records.count == page.recordCount)
                 let audit = AuditEntry(callerCountry: "NL", callerFingerprint: "-", action: "feed-in",
                                        target: "after=\(cursor)", result: "ok")
-                _ = try await be.store.applyPulled(records, from: "NL", cursor: page.nextCursor, at: Date(),
-                                                   audit: audit)
+                let lease = try #require(try await be.store.claimPull(peer: "NL", token: UUID(), now: Date(),
+                                                                      seconds: 60))
+                let (_, moved) = try await be.store.applyPulled(records, lease: lease, cursor: page.nextCursor,
+                                                                at: Date(), audit: audit)
+                try await be.store.releasePull(moved, error: nil, at: Date())
                 cursor = page.nextCursor
                 pages += 1
                 if !page.more { break }
@@ -140,8 +143,9 @@ struct NodeTests {
 
     /// The sequence of the last record of `node`'s own that `caller` may see (all handling codes).
     func cursorOfLast(_ node: NodeTestNode, for caller: String) async throws -> Int64 {
-        try await node.store.feed(origin: node.country, caller: caller, handlingCodes: Set(HandlingCode.allCases),
-                                  after: 0, limit: 1_000_000).nextCursor
+        try await EntitledReads(store: node.store, origin: node.country)
+            .feed(Entitlement(caller: caller, handlingCodes: Set(HandlingCode.allCases)), after: 0, limit: 1_000_000)
+            .entries.last?.sequence ?? 0
     }
 
     // MARK: 3. Re-send

@@ -221,8 +221,7 @@ struct PersonalDataTests {
             caller: CallerIdentity(country: "DE", fingerprint: "00"), receivedAt: Date(), pushTo: [])
         let result = try await store.ingest(
             submission, audit: AuditEntry(callerCountry: "DE", callerFingerprint: "00", action: "batch-in",
-                                          target: "de-markers-1", result: "ok"),
-            makeReceipt: { _ in Array("receipt".utf8) })
+                                          target: "de-markers-1", result: "ok"))
         guard case .accepted = result else { throw TestSupportError("DE did not store the record: \(result)") }
     }
 

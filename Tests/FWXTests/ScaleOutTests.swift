@@ -1,0 +1,62 @@
+// Issue 14 through a live node on 127.0.0.1 whose store is a real PostgreSQL server: the database stopped in
+// immediate mode (as a crash or a failover would) under a running node, then started again.
+import FWXModel
+import FWXNode
+import FWXClient
+import FWXStore
+import Foundation
+import Testing
+
+@Suite("Scale-out node on PostgreSQL")
+struct ScaleOutTests {
+    @Test("PostgreSQL stopped in immediate mode under a running node: 503 FWX-N016 with Retry-After and no receipt; the same process carries on once it is back")
+    func databaseRestart() async throws {
+        try await PostgresTestServer.withPrivateCluster { cluster in
+            let database = try await PostgresTestServer.freshDatabase("scaleout", on: cluster)
+            try await withNodeTestNetwork(["NL", "DE"]) { network in
+                let pki = network.pki
+                var configuration = network.configuration("NL", peers: [NodeTestPeer(country: "DE", push: true)])
+                configuration.store = StoreSettings(.postgres(PostgresSettings(
+                    url: database.url, passwordFile: cluster.passwordFile, poolSize: 4, connectTimeoutSeconds: 2)))
+                let nl = try await network.start(configuration, outbox: true)
+                let de = try await network.start(network.configuration("DE", peers: [NodeTestPeer(country: "NL")]))
+                var source = try NodeTestRecords(sender: "NL", seed: 1401)
+                let first = try pki.sign(source.batch(source.next(3), sequence: 1, recipients: .countries(["DE"])))
+                let accepted = try await network.post(first, as: pki.liaison("NL"), to: "NL")
+                #expect(accepted.status == 200, "\(accepted.nodeTestText)")
+                #expect(try await nodeTestEventually(seconds: 30) {
+                    try await de.store.counts(origin: "NL").records == 3
+                })
+
+                try await PostgresTestServer.run(["stop", cluster.directory, "--immediate"])
+                let second = try pki.sign(source.batch(source.next(3), sequence: 2, recipients: .countries(["DE"])))
+                let refused = try await network.post(second, as: pki.liaison("NL"), to: "NL")
+                #expect(refused.status == 503, "\(refused.nodeTestText)")
+                #expect(refused.nodeTestError?.rule == RuleID.storeUnavailable)
+                #expect(refused.header("retry-after") == "5")
+                // Reads fail the same way, never as a 500.
+                let feed = try await network.get("/v1/feed?after=0", as: pki.node("DE"), to: "NL")
+                #expect(feed.status == 503, "\(feed.nodeTestText)")
+
+                try await PostgresTestServer.run(["start", cluster.directory])
+                // The same process, not restarted: the liaison retries the refused batch and it is taken once.
+                var retried = refused
+                let back = try await nodeTestEventually(seconds: 30) {
+                    retried = try await network.post(second, as: pki.liaison("NL"), to: "NL")
+                    return retried.status == 200
+                }
+                #expect(back, "\(retried.nodeTestText)")
+                let again = try await network.post(second, as: pki.liaison("NL"), to: "NL")
+                #expect(again.status == 200 && again.body == retried.body, "a replay gets the same receipt")
+                // Its push reaches DE: the outbox loop survived the outage.
+                #expect(try await nodeTestEventually(seconds: 30) {
+                    try await de.store.counts(origin: "NL").records == 6
+                })
+                let counts = try await nl.store.counts(origin: "NL")
+                #expect(counts.batches == 2 && counts.records == 6)
+                let outbox = try await nl.store.outbox(peer: "DE")
+                #expect(outbox.count == 2 && outbox.allSatisfy { $0.state == .delivered }, "\(outbox)")
+            }
+        }
+    }
+}
