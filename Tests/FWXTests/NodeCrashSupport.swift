@@ -19,13 +19,17 @@ import Darwin
 // MARK: Set-up
 
 /// The crash test's folder: test PKI (NL, DE), the configuration of node NL and its store. Removed by `remove()`.
+/// Several node processes may share one folder (and its PKI), each with its own `name` (configuration, log and
+/// SQLite file) and `port`; `country` is the node's, whose liaison pushes to it.
 struct CrashNodeSetup: Sendable {
     let folder: String
     let port: Int
+    var name = "nl"
+    var country = "NL"
     var pki: String { folder + "/pki" }
-    var configPath: String { folder + "/nl.yaml" }
-    var storePath: String { folder + "/data/nl.sqlite" }
-    var logPath: String { folder + "/node.log" }
+    var configPath: String { folder + "/\(name).yaml" }
+    var storePath: String { folder + "/data/\(name).sqlite" }
+    var logPath: String { folder + "/\(name == "nl" ? "node" : name).log" }
     var baseURL: String { "https://127.0.0.1:\(port)" }
 
     /// Makes the folder, runs scripts/test-pki for NL and DE and writes the node configuration.
@@ -84,19 +88,20 @@ struct CrashNodeSetup: Sendable {
         try yaml.write(toFile: configPath, atomically: true, encoding: .utf8)
     }
 
-    /// A client with the NL liaison's certificate (the node's own country), trusting NL's CA.
+    /// A client with the liaison certificate of the node's own country, trusting that country's CA.
     func liaisonClient(connectTimeout: Duration = .seconds(2), requestTimeout: Duration = .seconds(20)) -> HTTPSClient {
-        HTTPSClient(credentials: TLSClientCredentials(certificateFile: "\(pki)/NL/liaison.pem",
-                                                      keyFile: "\(pki)/NL/liaison.key.pem", caFile: "\(pki)/NL/ca.pem"),
+        HTTPSClient(credentials: TLSClientCredentials(certificateFile: "\(pki)/\(country)/liaison.pem",
+                                                      keyFile: "\(pki)/\(country)/liaison.key.pem",
+                                                      caFile: "\(pki)/\(country)/ca.pem"),
                     configuration: HTTPSClientConfiguration(connectTimeout: connectTimeout,
                                                             requestTimeout: requestTimeout))
     }
 
-    /// The NL liaison's view of node NL: pushes whose receipts must be signed by NL's node.
+    /// The liaison's view of its node: pushes whose receipts must be signed by the node of its country.
     func liaisonExchange() throws -> PeerExchange {
         PeerExchange(client: liaisonClient(), baseURL: baseURL,
-                     trust: TrustStore(certificates: try Certificate.load(pemFile: "\(pki)/NL/ca.pem")),
-                     expectedCountry: "NL")
+                     trust: TrustStore(certificates: try Certificate.load(pemFile: "\(pki)/\(country)/ca.pem")),
+                     expectedCountry: country)
     }
 
     /// Node DE's view of node NL (DE's node TLS certificate): for reading NL's feed.
@@ -110,10 +115,10 @@ struct CrashNodeSetup: Sendable {
                             expectedCountry: "NL")
     }
 
-    /// The NL liaison's signing identity (each lane loads its own).
+    /// The liaison's signing identity (each lane loads its own).
     func liaisonSigner() throws -> DocumentSigner {
-        DocumentSigner(identity: try SigningIdentity(keyFile: "\(pki)/NL/liaison.key.pem",
-                                                     certificateFile: "\(pki)/NL/liaison.pem"))
+        DocumentSigner(identity: try SigningIdentity(keyFile: "\(pki)/\(country)/liaison.key.pem",
+                                                     certificateFile: "\(pki)/\(country)/liaison.pem"))
     }
 
     /// The last `bytes` of the node's log, for failure messages.
@@ -231,8 +236,8 @@ struct CrashPlanner {
     /// Record ids in the order they first appeared, for picking records to revise.
     private var order: [String] = []
 
-    init(seed: UInt64) throws {
-        generator = try SyntheticBatchGenerator(SyntheticBatchConfiguration(records: 1, seed: seed, sender: "NL"))
+    init(seed: UInt64, sender: String = "NL") throws {
+        generator = try SyntheticBatchGenerator(SyntheticBatchConfiguration(records: 1, seed: seed, sender: sender))
         random = SeededRandom(seed: seed &+ 17)
     }
 
@@ -360,7 +365,17 @@ struct CrashSentBatch: Sendable {
 /// again until it is acknowledged. Every attempt sends the same signed bytes.
 func crashDeliver(_ batch: inout CrashSentBatch, via exchange: PeerExchange, until deadline: Date,
                   abandonChance: Double = 0, random: inout SeededRandom) async {
+    await crashDeliver(&batch, via: [exchange], until: deadline, abandonChance: abandonChance, random: &random)
+}
+
+/// ``crashDeliver(_:via:until:abandonChance:random:)`` to one of several processes of one node, as a client behind
+/// a load balancer would: attempt N goes to `exchanges[(first + N) % count]`, so a retry after a transport failure
+/// reaches another process.
+func crashDeliver(_ batch: inout CrashSentBatch, via exchanges: [PeerExchange], until deadline: Date,
+                  abandonChance: Double = 0, random: inout SeededRandom) async {
+    let first = Int(random.next() % UInt64(exchanges.count))
     while Date() < deadline {
+        let exchange = exchanges[(first + batch.attempts) % exchanges.count]
         batch.attempts += 1
         do {
             switch try await exchange.push(batch.signed, batchId: batch.header.batchId, digest: batch.digest) {
@@ -391,19 +406,23 @@ func crashDeliver(_ batch: inout CrashSentBatch, via exchange: PeerExchange, unt
 }
 
 /// A liaison lane: takes planned batches, numbers them with its own agency's sequence (1, 2, 3 …), signs and
-/// pushes each until it is acknowledged or given up, and returns every batch it sent.
-func crashRunLane(_ lane: Int, control: CrashControl, setup: CrashNodeSetup, seed: UInt64) async throws
-    -> [CrashSentBatch]
+/// pushes each until it is acknowledged or given up, and returns every batch it sent. With several `targets` (the
+/// processes of one node) each attempt goes to the next one; `pause` waits before each batch.
+func crashRunLane(_ lane: Int, control: CrashControl, setup: CrashNodeSetup, seed: UInt64,
+                  targets: [CrashNodeSetup]? = nil, pause: Duration = .zero) async throws -> [CrashSentBatch]
 {
     let signer = try setup.liaisonSigner()
-    let exchange = try setup.liaisonExchange()
+    let exchanges = try (targets ?? [setup]).map { try $0.liaisonExchange() }
     var random = SeededRandom(seed: seed &+ UInt64(lane) &* 7919)
     var sent: [CrashSentBatch] = []
     var sequence: UInt64 = 0
-    while let (index, records) = await control.take() {
+    while true {
+        if pause > .zero { try await Task.sleep(for: pause) }
+        guard let (index, records) = await control.take() else { break }
         sequence += 1
         let header = BatchHeader(batchId: UUID().uuidString.lowercased(),
-                                 sender: NodeIdentity(country: "NL", agencyId: "NL-POLICE-LANE\(lane)"),
+                                 sender: NodeIdentity(country: setup.country,
+                                                      agencyId: "\(setup.country)-POLICE-LANE\(lane)"),
                                  recipients: .allPartners,
                                  createdAt: ISOTime.timestamp(epochSeconds: Int(Date().timeIntervalSince1970)),
                                  sequenceNumber: sequence, defaultHandlingCode: .h2)
@@ -412,7 +431,7 @@ func crashRunLane(_ lane: Int, control: CrashControl, setup: CrashNodeSetup, see
         let identity = try ReceiptReader.batchIdentity(of: signed, name: "crash batch \(index)")
         var batch = CrashSentBatch(index: index, lane: lane, header: header, records: records, signed: signed,
                                    digest: identity.digest)
-        await crashDeliver(&batch, via: exchange, until: control.retryDeadline, abandonChance: 0.3, random: &random)
+        await crashDeliver(&batch, via: exchanges, until: control.retryDeadline, abandonChance: 0.3, random: &random)
         if batch.acknowledged { await control.noteDelivered() }
         sent.append(batch)
     }

@@ -375,7 +375,14 @@ struct NodeCrashTests {
     func checkThroughStore(_ path: String, sent: [CrashSentBatch], expected: [String: Record]) async throws
         -> StoreCounts
     {
-        let store = try SQLiteNodeStore(path: path)
+        try await checkThroughStore(try SQLiteNodeStore(path: path), sent: sent, expected: expected)
+    }
+
+    /// The same checks on any store (the two-process test reads PostgreSQL through it).
+    @discardableResult
+    func checkThroughStore(_ store: any NodeStore, sent: [CrashSentBatch], expected: [String: Record]) async throws
+        -> StoreCounts
+    {
         let counts = try await store.counts(origin: "NL")
         let accepted = sent.flatMap { $0.receipt?.outcomes ?? [] }.filter { $0.result == .accepted }.count
         let withdrawn = expected.values.filter { $0.status == .withdrawn }.count
