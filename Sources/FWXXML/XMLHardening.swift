@@ -60,19 +60,28 @@ package final class InputGuard {
 
     /// A guard for a document that starts with `prefix` (at least its first 4 bytes when the document has them,
     /// and its XML declaration, to tell the encoding).
-    package init(prefix: UnsafeRawBufferPointer, limits: ParserLimits) {
-        self.limits = limits
+    package convenience init(prefix: UnsafeRawBufferPointer, limits: ParserLimits) {
         let family = Self.family(of: prefix)
+        self.init(family: family, problem: family.problem ?? Self.declaredEncodingProblem(prefix, family: family),
+                  limits: limits)
+    }
+
+    /// The same for a prefix held in an array. (It used to pass the array's storage pointer out of
+    /// `withUnsafeBytes`, a use after free that AddressSanitizer found in the c14n fuzz target.)
+    package convenience init(prefix: [UInt8], limits: ParserLimits) {
+        let (family, problem) = prefix.withUnsafeBytes { raw in
+            let family = Self.family(of: raw)
+            return (family, family.problem ?? Self.declaredEncodingProblem(raw, family: family))
+        }
+        self.init(family: family, problem: problem, limits: limits)
+    }
+
+    private init(family: Family, problem: String?, limits: ParserLimits) {
+        self.limits = limits
         CLibXML2_scannerInit(&scanner, family.unitSize, family.bigEndian ? 1 : 0,
                              Int64(limits.maxAttributesPerElement), Int64(limits.maxStartTagBytes / Int(family.unitSize)),
                              Int64(limits.maxDepth))
-        if let problem = family.problem ?? Self.declaredEncodingProblem(prefix, family: family) {
-            violation = InputViolation(kind: .encoding, line: 1, column: 1, message: problem)
-        }
-    }
-
-    package convenience init(prefix: [UInt8], limits: ParserLimits) {
-        self.init(prefix: prefix.withUnsafeBytes { UnsafeRawBufferPointer($0) }, limits: limits)
+        if let problem { violation = InputViolation(kind: .encoding, line: 1, column: 1, message: problem) }
     }
 
     /// Scans `count` bytes at `bytes`; returns how many of them may go to libxml2 (all unless a violation starts in
