@@ -180,6 +180,7 @@ if Context.environment["FWX_FUZZ"] == "1" {
         ("fuzz-profile", ["FWXConvert", "FWXXML"]),
         ("fuzz-json", ["FWXConvert", "FWXXML"]),
         ("fuzz-nodeconfig", ["FWXNode"]),
+        ("fuzz-c14n", ["FWXSigning", "FWXXML", "CLibXML2"]),
     ]
     for target in fuzzTargets {
         package.targets.append(.executableTarget(name: target.name, dependencies: target.dependencies + ["FuzzSupport", "FWXModel"],

@@ -15,6 +15,7 @@
 #include <libxml/xmlschemas.h>
 #include <libxml/xmlIO.h>
 #include <libxml/c14n.h>
+#include <libxml/uri.h>
 #include <libxml/xpath.h>
 
 #include <malloc.h>

@@ -13,6 +13,13 @@ package enum HardenedDocumentParser {
         package var message: String
         package var line: Int
         package var column: Int
+
+        package init(rule: String, message: String, line: Int, column: Int) {
+            self.rule = rule
+            self.message = message
+            self.line = line
+            self.column = column
+        }
     }
 
     /// Parses `bytes`; on success the caller owns the returned `xmlDocPtr` (as a raw pointer, since FWXSigning

@@ -96,7 +96,7 @@ struct FuzzRegressionTests {
                                       "json-undecodable-key-hides-control-character.json"]
         let files = Set(try FileManager.default.contentsOfDirectory(atPath: Self.folder))
         #expect(files == replayed)
-        let targets = ["validator", "signature", "csv", "profile", "json", "nodeconfig"]
+        let targets = ["validator", "signature", "csv", "profile", "json", "nodeconfig", "c14n"]
         for file in files { #expect(targets.contains { file.hasPrefix($0 + "-") }, "\(file) does not start with a target name") }
     }
 }

@@ -1,0 +1,340 @@
+import CLibXML2
+import FWXModel
+
+/// One streaming parse of a document into its exclusive canonical form (``ExclusiveCanonicalizer``), with no
+/// document tree: memory stays flat however large the document is. With `omitEnvelopedSignature`, every
+/// `ds:Signature` element that is a child of the root is left out of the canonical form (the enveloped-signature
+/// transform) and kept instead as a small stand-alone XML document (``Result/signatures``), carrying the namespace
+/// declarations in scope where it stood, for the checks of its own content.
+///
+/// The parser is libxml2's, under the policy of every other FWX parse (XMLHardening: the bytes pre-scanned before
+/// libxml2 sees them, no network, no DTD, no entities). A refused document is a ``HardenedDocumentParser/Failure``
+/// with the same rule ids and positions as the tree parser's; I/O errors are FWXErrors.
+package enum CanonicalStream {
+    package static let signatureNamespace = "http://www.w3.org/2000/09/xmldsig#"
+
+    package struct Result: Sendable {
+        /// The omitted `ds:Signature` children of the root, in document order, each as a well-formed document.
+        package var signatures: [[UInt8]] = []
+        /// Whether an element child of the root came after the first omitted signature.
+        package var elementAfterSignature = false
+        /// Bytes of canonical form handed to the sink.
+        package var canonicalBytes = 0
+        /// Namespace URI and local name of the root element.
+        package var rootNamespace = ""
+        package var rootName = ""
+    }
+
+    /// Parses `source` to the end, handing the canonical bytes to `sink` as they are made.
+    package static func canonicalize(_ source: ByteSource, omitEnvelopedSignature: Bool,
+                                     limits: ParserLimits = ParserLimits(),
+                                     sink: @escaping ExclusiveCanonicalizer.Sink) throws -> Result {
+        XMLHardening.prepareThread()
+        let state = StreamState(source: source, omit: omitEnvelopedSignature,
+                                inputGuard: InputGuard(prefix: source.peek(65_536), limits: limits), sink: sink)
+        let pointer = Unmanaged.passRetained(state)
+        defer { pointer.release() }
+
+        var sax = xmlSAXHandler()
+        sax.initialized = CLibXML2_sax2Magic()
+        sax.startElementNs = { context, localName, prefix, uri, namespaceCount, namespaces, attributeCount, _,
+                               attributes in
+            guard let localName else { return }
+            StreamState.from(context).start(localName, prefix, uri, Int(namespaceCount), namespaces,
+                                            Int(attributeCount), attributes)
+        }
+        sax.endElementNs = { context, _, _, _ in StreamState.from(context).end() }
+        sax.characters = { context, characters, length in
+            guard let characters else { return }
+            StreamState.from(context).text(characters, Int(length))
+        }
+        sax.ignorableWhitespace = sax.characters
+        sax.cdataBlock = sax.characters
+        sax.processingInstruction = { context, target, data in
+            guard let target else { return }
+            StreamState.from(context).processingInstruction(target, data)
+        }
+        sax.internalSubset = { context, _, _, _ in StreamState.from(context).refuseDoctype() }
+        sax.entityDecl = { context, _, _, _, _, _ in StreamState.from(context).refuseDoctype() }
+        sax.serror = { _, error in
+            guard let error, let parser = error.pointee.ctxt, let state = CLibXML2_parserPrivate(parser) else { return }
+            Unmanaged<StreamState>.fromOpaque(state).takeUnretainedValue().parserError(error.pointee)
+        }
+        guard let parser = xmlCreateIOParserCtxt(&sax, pointer.toOpaque(), { context, buffer, length in
+            guard let context, let buffer else { return -1 }
+            return Int32(StreamState.from(context).read(into: buffer, count: Int(length)))
+        }, nil, pointer.toOpaque(), XML_CHAR_ENCODING_NONE) else {
+            throw FWXError(.parserSetup, "libxml2 could not create a parser", location: source.name)
+        }
+        defer {
+            if let document = parser.pointee.myDoc { xmlFreeDoc(document) }
+            xmlFreeParserCtxt(parser)
+        }
+        xmlCtxtUseOptions(parser, XMLHardening.streamOptions)
+        parser.pointee._private = pointer.toOpaque()
+        state.parser = parser
+        xmlParseDocument(parser)
+        if state.readFailed {
+            throw FWXError(.io, "read error in \(source.name) after \(source.bytesRead) bytes", location: source.name)
+        }
+        if let violation = state.inputGuard.violation {
+            throw HardenedDocumentParser.Failure(rule: violation.rule, message: violation.message,
+                                                 line: violation.line, column: violation.column)
+        }
+        if let failure = state.failure { throw failure }
+        if CLibXML2_wellFormed(parser) == 0 || state.result.rootName.isEmpty || state.depth != 0 {
+            throw HardenedDocumentParser.Failure(rule: RuleID.notWellFormed,
+                                                 message: "not well-formed XML: the document has no complete root element",
+                                                 line: Int(CLibXML2_currentLine(parser)),
+                                                 column: Int(CLibXML2_currentColumn(parser)))
+        }
+        state.canonicalizer.finish()
+        state.result.canonicalBytes = state.canonicalizer.byteCount
+        return state.result
+    }
+}
+
+/// The parse's state, reached from libxml2's callbacks through the context pointer.
+private final class StreamState {
+    let source: ByteSource
+    let omit: Bool
+    let canonicalizer: ExclusiveCanonicalizer
+    let inputGuard: InputGuard
+    var parser: xmlParserCtxtPtr?
+    var result = CanonicalStream.Result()
+    var failure: HardenedDocumentParser.Failure?
+    var readFailed = false
+    var inputStopped = false
+    /// The namespace declarations in scope, innermost last, with the count before each open element's.
+    var scope: [(prefix: String?, uri: String)] = []
+    var scopeMarks: [Int] = []
+    var depth = 0
+    /// The omitted signature being written out, and its depth inside it.
+    var capture: SubtreeWriter?
+    var seenSignature = false
+
+    init(source: ByteSource, omit: Bool, inputGuard: InputGuard, sink: @escaping ExclusiveCanonicalizer.Sink) {
+        self.source = source
+        self.omit = omit
+        self.inputGuard = inputGuard
+        self.canonicalizer = ExclusiveCanonicalizer(sink: sink)
+    }
+
+    static func from(_ context: UnsafeMutableRawPointer?) -> StreamState {
+        Unmanaged<StreamState>.fromOpaque(context!).takeUnretainedValue()
+    }
+
+    /// Hands libxml2 the next bytes, those the pre-scan allows; after a violation, the end of the input.
+    func read(into buffer: UnsafeMutablePointer<CChar>, count: Int) -> Int {
+        if inputStopped { return 0 }
+        let n = source.read(into: buffer, count: count)
+        if n < 0 { readFailed = true }
+        guard n > 0 else { return n }
+        let allowed = inputGuard.allow(buffer, count: n)
+        if allowed < n { inputStopped = true }
+        return allowed
+    }
+
+    func start(_ localName: UnsafePointer<xmlChar>, _ prefix: UnsafePointer<xmlChar>?, _ uri: UnsafePointer<xmlChar>?,
+               _ namespaceCount: Int, _ namespaces: UnsafeMutablePointer<UnsafePointer<xmlChar>?>?,
+               _ attributeCount: Int, _ attributes: UnsafeMutablePointer<UnsafePointer<xmlChar>?>?) {
+        guard failure == nil else { return }
+        depth += 1
+        scopeMarks.append(scope.count)
+        if namespaceCount > 0, let namespaces {
+            for index in 0..<namespaceCount {
+                scope.append((namespaces[2 * index].map { String(cString: $0) },
+                              namespaces[2 * index + 1].map { String(cString: $0) } ?? ""))
+            }
+        }
+        if depth == 1 {
+            result.rootNamespace = uri.map { String(cString: $0) } ?? ""
+            result.rootName = String(cString: localName)
+        }
+        if let capture {
+            capture.start(localName, prefix, namespaceCount, namespaces, attributeCount, attributes, declarations: nil)
+            canonicalizer.startElement(localName: localName, prefix: prefix, uri: uri, namespaceCount: namespaceCount,
+                                       namespaces: namespaces, attributeCount: attributeCount, attributes: attributes)
+            return
+        }
+        var omitThis = false
+        if depth == 2 {
+            if seenSignature { result.elementAfterSignature = true }
+            if omit, let uri, strcmp(UnsafeRawPointer(uri).assumingMemoryBound(to: CChar.self), CanonicalStream.signatureNamespace) == 0,
+               strcmp(UnsafeRawPointer(localName).assumingMemoryBound(to: CChar.self), "Signature") == 0 {
+                omitThis = true
+                seenSignature = true
+                // Every declaration in scope, innermost first per prefix, goes on the stand-alone copy's root.
+                var declared = Set<String>()
+                var declarations: [(prefix: String?, uri: String)] = []
+                for binding in scope.reversed() where declared.insert(binding.prefix ?? "").inserted {
+                    declarations.append(binding)
+                }
+                let writer = SubtreeWriter()
+                writer.start(localName, prefix, 0, nil, attributeCount, attributes, declarations: declarations)
+                capture = writer
+            }
+        }
+        if !omitThis, !namespacesAreAbsolute(namespaceCount, namespaces) { return }
+        canonicalizer.startElement(localName: localName, prefix: prefix, uri: uri, namespaceCount: namespaceCount,
+                                   namespaces: namespaces, attributeCount: attributeCount, attributes: attributes,
+                                   omit: omitThis)
+    }
+
+    /// As libxml2's C14N (xmlC14NCheckForRelativeNamespaces) on every element it visits: a declared namespace
+    /// name that is not an absolute URI cannot be canonicalised. False (and the parse stopped) when one is not.
+    private func namespacesAreAbsolute(_ namespaceCount: Int,
+                                       _ namespaces: UnsafeMutablePointer<UnsafePointer<xmlChar>?>?) -> Bool {
+        guard namespaceCount > 0, let namespaces else { return true }
+        for index in 0..<namespaceCount {
+            guard let name = namespaces[2 * index + 1], name.pointee != 0 else { continue }
+            let parsed = xmlParseURI(UnsafeRawPointer(name).assumingMemoryBound(to: CChar.self))
+            defer { if let parsed { xmlFreeURI(parsed) } }
+            if parsed == nil || parsed?.pointee.scheme == nil || parsed?.pointee.scheme.pointee == 0 {
+                refuse(RuleID.notWellFormed, """
+                    a namespace name is not an absolute URI (it has no scheme); XML canonicalisation (C14N) \
+                    refuses relative namespace names, so the document can be neither signed nor verified: \
+                    use an absolute one such as urn:…
+                    """)
+                return false
+            }
+        }
+        return true
+    }
+
+    func end() {
+        guard failure == nil else { return }
+        if let capture {
+            capture.end()
+            if capture.isComplete {
+                result.signatures.append(capture.bytes)
+                self.capture = nil
+            }
+        }
+        canonicalizer.endElement()
+        depth -= 1
+        scope.removeLast(scope.count - (scopeMarks.popLast() ?? scope.count))
+    }
+
+    func text(_ characters: UnsafePointer<xmlChar>, _ count: Int) {
+        guard failure == nil else { return }
+        capture?.text(characters, count)
+        canonicalizer.characters(characters, count: count)
+    }
+
+    func processingInstruction(_ target: UnsafePointer<xmlChar>, _ data: UnsafePointer<xmlChar>?) {
+        guard failure == nil else { return }
+        capture?.processingInstruction(target, data)
+        canonicalizer.processingInstruction(target: target, data: data)
+    }
+
+    /// Second line behind the pre-scan: a DOCTYPE that reached libxml2 stops the parse at once.
+    func refuseDoctype() {
+        refuse(RuleID.doctypeRefused, "DOCTYPE declarations are not allowed in FWX documents (no DTDs, no entities)")
+    }
+
+    /// Stops the parse with a finding at the current position.
+    func refuse(_ rule: String, _ message: String) {
+        guard failure == nil else { return }
+        var line: Int32 = 1, column: Int32 = 1
+        if let parser { CLibXML2_startTagPosition(parser, &line, &column) }
+        failure = HardenedDocumentParser.Failure(rule: rule, message: message, line: Int(line), column: Int(column))
+        if let parser { xmlStopParser(parser) }
+    }
+
+    func parserError(_ error: xmlError) {
+        guard error.level.rawValue >= XML_ERR_ERROR.rawValue, failure == nil, inputGuard.violation == nil else { return }
+        var message = error.message.map { String(cString: $0) } ?? "unknown error"
+        while message.last?.isWhitespace == true { message.removeLast() }
+        failure = HardenedDocumentParser.Failure(rule: RuleID.notWellFormed, message: "not well-formed XML: \(message)",
+                                                 line: Int(error.line), column: Int(error.int2))
+    }
+}
+
+/// Writes a subtree, as SAX2 reports it, back out as a stand-alone XML document with the same content: names,
+/// namespace declarations (those given for the root, then each element's own), attribute values and text escaped
+/// so that a parser reads back exactly the same characters (tab, line feed and carriage return as references).
+private final class SubtreeWriter {
+    private(set) var bytes: [UInt8] = []
+    private var names: [[UInt8]] = []
+    private var started = false
+    var isComplete: Bool { started && names.isEmpty }
+
+    func start(_ localName: UnsafePointer<xmlChar>, _ prefix: UnsafePointer<xmlChar>?, _ namespaceCount: Int,
+               _ namespaces: UnsafeMutablePointer<UnsafePointer<xmlChar>?>?, _ attributeCount: Int,
+               _ attributes: UnsafeMutablePointer<UnsafePointer<xmlChar>?>?,
+               declarations: [(prefix: String?, uri: String)]?) {
+        started = true
+        var name: [UInt8] = []
+        if let prefix { name += Self.bytes(prefix) + [UInt8(ascii: ":")] }
+        name += Self.bytes(localName)
+        bytes.append(UInt8(ascii: "<"))
+        bytes += name
+        var declared: [(prefix: [UInt8]?, uri: [UInt8])] = []
+        if let declarations {
+            declared = declarations.map { ($0.prefix.map { Array($0.utf8) }, Array($0.uri.utf8)) }
+        } else if namespaceCount > 0, let namespaces {
+            for index in 0..<namespaceCount {
+                declared.append((namespaces[2 * index].map { Self.bytes($0) }, namespaces[2 * index + 1].map { Self.bytes($0) } ?? []))
+            }
+        }
+        for (declaredPrefix, uri) in declared {
+            bytes += Array(" xmlns".utf8)
+            if let declaredPrefix { bytes += [UInt8(ascii: ":")] + declaredPrefix }
+            bytes += Array("=\"".utf8)
+            escape(uri, attribute: true)
+            bytes.append(UInt8(ascii: "\""))
+        }
+        if attributeCount > 0, let attributes {
+            for index in 0..<attributeCount {
+                let base = attributes + 5 * index
+                bytes.append(UInt8(ascii: " "))
+                if let attributePrefix = base[1] { bytes += Self.bytes(attributePrefix) + [UInt8(ascii: ":")] }
+                if let local = base[0] { bytes += Self.bytes(local) }
+                bytes += Array("=\"".utf8)
+                if let start = base[3], let end = base[4] {
+                    escape(ExclusiveCanonicalizer.decodedAttributeValue(UnsafeBufferPointer(start: start,
+                                                                                            count: end - start)),
+                           attribute: true)
+                }
+                bytes.append(UInt8(ascii: "\""))
+            }
+        }
+        bytes.append(UInt8(ascii: ">"))
+        names.append(name)
+    }
+
+    func end() {
+        guard let name = names.popLast() else { return }
+        bytes += Array("</".utf8) + name + [UInt8(ascii: ">")]
+    }
+
+    func text(_ characters: UnsafePointer<xmlChar>, _ count: Int) {
+        escape(Array(UnsafeBufferPointer(start: characters, count: count)), attribute: false)
+    }
+
+    func processingInstruction(_ target: UnsafePointer<xmlChar>, _ data: UnsafePointer<xmlChar>?) {
+        bytes += Array("<?".utf8) + Self.bytes(target)
+        if let data, data.pointee != 0 { bytes += [UInt8(ascii: " ")] + Self.bytes(data) }
+        bytes += Array("?>".utf8)
+    }
+
+    private func escape(_ text: [UInt8], attribute: Bool) {
+        for byte in text {
+            switch byte {
+            case UInt8(ascii: "&"): bytes += Array("&amp;".utf8)
+            case UInt8(ascii: "<"): bytes += Array("&lt;".utf8)
+            case UInt8(ascii: ">"): bytes += Array("&gt;".utf8)
+            case UInt8(ascii: "\"") where attribute: bytes += Array("&quot;".utf8)
+            case 0x09 where attribute: bytes += Array("&#9;".utf8)
+            case 0x0A where attribute: bytes += Array("&#10;".utf8)
+            case 0x0D: bytes += Array("&#13;".utf8)
+            default: bytes.append(byte)
+            }
+        }
+    }
+
+    private static func bytes(_ text: UnsafePointer<xmlChar>) -> [UInt8] {
+        Array(UnsafeBufferPointer(start: text, count: strlen(UnsafeRawPointer(text).assumingMemoryBound(to: CChar.self))))
+    }
+}
