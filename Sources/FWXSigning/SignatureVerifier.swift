@@ -61,6 +61,11 @@ public struct SignatureVerifier: Sendable {
     static let signatureMethods = ["http://www.w3.org/2001/04/xmldsig-more#rsa-sha256",
                                    "http://www.w3.org/2001/04/xmldsig-more#ecdsa-sha256"]
 
+    /// Where a document names its sender country, below its root element.
+    static func senderPath(root: String) -> [String] {
+        root == "Receipt" ? ["ReceivingNode", "Country"] : ["Header", "Sender", "Country"]
+    }
+
     /// Verifies a signed document.
     public func verify(_ bytes: [UInt8], name: String) throws -> SignatureReport {
         try XMLSec.ensureInitialised()
@@ -97,6 +102,33 @@ public struct SignatureVerifier: Sendable {
         }
         guard let form = checkForm(signature, add: add) else { return report }
 
+        let senderPath = Self.senderPath(root: Nodes.name(root))
+        guard let signer = checkSigner(signature, sender: Nodes.fwxText(root, senderPath), add: add) else { return report }
+        report.signer = signer
+
+        let direct = computation == .direct && !form.hasAlgorithmParameters
+        var referenceDigest: [UInt8]?
+        if computesDigest {
+            // Directly, both digests come from one canonicalisation where the document's shape allows it.
+            if direct, let digests = EnvelopedSignature.digests(of: document, signature: signature) {
+                referenceDigest = digests.reference
+                report.documentDigest = SHA256Hex.hex(digests.whole)
+            } else {
+                report.documentDigest = document.exclusiveCanonicalSHA256()
+            }
+        }
+        let problem = direct
+            ? try Self.verifyDirectly(document, signature: signature, form: form, with: signer, referenceDigest: referenceDigest)
+            : try Self.verifyWithXMLSecDSig(signature, with: signer)
+        if let problem { add(RuleID.signatureInvalid, problem, signature) }
+        return report
+    }
+
+    /// The checks of the signer, the same for both ways of reading the document: the certificate in KeyInfo that
+    /// issued none of the others, its key, validity, chain, key usage and country (`sender`, the document's sender
+    /// country). Reports through `add`; nil when KeyInfo holds no certificate.
+    func checkSigner(_ signature: xmlNodePtr, sender: String?,
+                             add: (String, String, xmlNodePtr?) -> Void) -> Certificate? {
         let certificates = Nodes.allDSig("X509Certificate", under: signature).compactMap { node -> Certificate? in
             let text = Nodes.text(node).filter { !$0.isWhitespace }
             guard let der = Data(base64Encoded: text) else { return nil }
@@ -106,9 +138,8 @@ public struct SignatureVerifier: Sendable {
             !certificates.contains { $0 !== candidate && candidate.issued($0) && !$0.issued(candidate) }
         }) ?? certificates.first else {
             add(RuleID.certificateUntrusted, "no X509Certificate in KeyInfo; the signer's certificate must be included", signature)
-            return report
+            return nil
         }
-        report.signer = signer
         let keyInfo = Nodes.allDSig("KeyInfo", under: signature).first ?? signature
 
         let publicKey = signer.publicKey
@@ -146,8 +177,6 @@ public struct SignatureVerifier: Sendable {
             add(RuleID.certificateUsage, "signer certificate \(signer.commonName ?? "?") does not allow digital signatures (key usage)", keyInfo)
         }
 
-        let senderPath = Nodes.name(root) == "Receipt" ? ["ReceivingNode", "Country"] : ["Header", "Sender", "Country"]
-        let sender = Nodes.fwxText(root, senderPath)
         let signerCountry = countryByFingerprint[signer.fingerprint] ?? signer.country
         if let sender, sender != signerCountry {
             add(RuleID.signerCountry,
@@ -157,23 +186,7 @@ public struct SignatureVerifier: Sendable {
                   let problem = countryBindingProblem(signer, chain: certificates, sender: sender, at: moment) {
             add(RuleID.signerCountry, problem, keyInfo)
         }
-
-        let direct = computation == .direct && !form.hasAlgorithmParameters
-        var referenceDigest: [UInt8]?
-        if computesDigest {
-            // Directly, both digests come from one canonicalisation where the document's shape allows it.
-            if direct, let digests = EnvelopedSignature.digests(of: document, signature: signature) {
-                referenceDigest = digests.reference
-                report.documentDigest = SHA256Hex.hex(digests.whole)
-            } else {
-                report.documentDigest = document.exclusiveCanonicalSHA256()
-            }
-        }
-        let problem = direct
-            ? try Self.verifyDirectly(document, signature: signature, form: form, with: signer, referenceDigest: referenceDigest)
-            : try Self.verifyWithXMLSecDSig(signature, with: signer)
-        if let problem { add(RuleID.signatureInvalid, problem, signature) }
-        return report
+        return signer
     }
 
     /// Nil when the signer (already known to chain to the trust store) chains to a CA that speaks for `sender`;
@@ -213,7 +226,7 @@ public struct SignatureVerifier: Sendable {
     /// Checks the form of the signature; reports and returns nil when it is not the one form FWX accepts:
     /// Signature = SignedInfo, SignatureValue, KeyInfo?; SignedInfo = CanonicalizationMethod, SignatureMethod,
     /// one Reference; Reference = Transforms (enveloped-signature, exclusive C14N), DigestMethod, DigestValue.
-    private func checkForm(_ signature: xmlNodePtr, add: (String, String, xmlNodePtr?) -> Void) -> Form? {
+    func checkForm(_ signature: xmlNodePtr, add: (String, String, xmlNodePtr?) -> Void) -> Form? {
         let signatureParts = Nodes.elementChildren(signature)
         guard signatureParts.count >= 2, Nodes.isDSig(signatureParts[0], "SignedInfo"),
               Nodes.isDSig(signatureParts[1], "SignatureValue"),

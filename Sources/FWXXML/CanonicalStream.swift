@@ -20,18 +20,42 @@ package enum CanonicalStream {
         package var elementAfterSignature = false
         /// Bytes of canonical form handed to the sink.
         package var canonicalBytes = 0
-        /// Namespace URI and local name of the root element.
+        /// Namespace URI, local and qualified name of the root element.
         package var rootNamespace = ""
         package var rootName = ""
+        package var rootQualifiedName = ""
+        /// The root element's prefix, nil when it has none.
+        package var rootPrefix: String?
+        /// Where the root element's start tag is.
+        package var rootLine = 0
+        /// Every `ds:Signature` element of the document, at any depth (omitted or not).
+        package var signatureElements = 0
+        /// Where the first `ds:Signature` element's start tag is (at any depth), and its path as libxml2's
+        /// xmlGetNodePath writes it in the tree (`/*/*[3]`); 0 and "" when there is none.
+        package var signatureLine = 0
+        package var signatureColumn = 0
+        package var signaturePath = ""
+        /// The text of the element at ``CanonicalStream/canonicalize(_:omitEnvelopedSignature:limits:textPath:omittedSink:sink:)``'s
+        /// `textPath` (trimmed), when the document has one.
+        package var text: String?
     }
 
     /// Parses `source` to the end, handing the canonical bytes to `sink` as they are made.
+    ///
+    /// `textPath`, given the root's local name, names elements by local name below the root (the first child of
+    /// that name at each step, as ``Result/text`` then holds its text; a sender country, for example). With
+    /// `omittedSink`, an omitted signature is also rendered in its place's canonical form, into that sink (see
+    /// ``ExclusiveCanonicalizer/omittedSink``).
     package static func canonicalize(_ source: ByteSource, omitEnvelopedSignature: Bool,
                                      limits: ParserLimits = ParserLimits(),
+                                     textPath: ((String) -> [String])? = nil,
+                                     omittedSink: ExclusiveCanonicalizer.Sink? = nil,
                                      sink: @escaping ExclusiveCanonicalizer.Sink) throws -> Result {
         XMLHardening.prepareThread()
         let state = StreamState(source: source, omit: omitEnvelopedSignature,
                                 inputGuard: InputGuard(prefix: source.peek(65_536), limits: limits), sink: sink)
+        state.canonicalizer.omittedSink = omittedSink
+        state.textPathFor = textPath
         let pointer = Unmanaged.passRetained(state)
         defer { pointer.release() }
 
@@ -89,7 +113,13 @@ package enum CanonicalStream {
                                                  column: Int(CLibXML2_currentColumn(parser)))
         }
         state.canonicalizer.finish()
+        if state.textPath != nil, state.textChosen == state.textPath?.count {
+            let space: Set<UInt8> = [0x20, 0x09, 0x0A, 0x0D]
+            let trimmed = state.textBytes.drop { space.contains($0) }.reversed().drop { space.contains($0) }.reversed()
+            state.result.text = String(decoding: Array(trimmed), as: UTF8.self)
+        }
         state.result.canonicalBytes = state.canonicalizer.byteCount
+        state.result.signaturePath = state.paths.recordedPath
         return state.result
     }
 }
@@ -112,6 +142,15 @@ private final class StreamState {
     /// The omitted signature being written out, and its depth inside it.
     var capture: SubtreeWriter?
     var seenSignature = false
+    /// Paths of elements as the tree names them (for the first signature's findings).
+    var paths = NodePathTracker()
+    /// The text path (``CanonicalStream/canonicalize(_:omitEnvelopedSignature:limits:textPath:omittedSink:sink:)``):
+    /// its steps, how many of them are open now, how many were chosen (only the first element of a name per step).
+    var textPathFor: ((String) -> [String])?
+    var textPath: [[UInt8]]?
+    var textOpen = 0
+    var textChosen = 0
+    var textBytes: [UInt8] = []
 
     init(source: ByteSource, omit: Bool, inputGuard: InputGuard, sink: @escaping ExclusiveCanonicalizer.Sink) {
         self.source = source
@@ -147,9 +186,35 @@ private final class StreamState {
                               namespaces[2 * index + 1].map { String(cString: $0) } ?? ""))
             }
         }
+        paths.start(localName, prefix: prefix, hasNamespace: uri != nil)
         if depth == 1 {
+            if let parser {
+                var line: Int32 = 1, column: Int32 = 1
+                CLibXML2_startTagPosition(parser, &line, &column)
+                result.rootLine = Int(line)
+            }
             result.rootNamespace = uri.map { String(cString: $0) } ?? ""
             result.rootName = String(cString: localName)
+            result.rootPrefix = prefix.map { String(cString: $0) }
+            result.rootQualifiedName = (result.rootPrefix.map { $0 + ":" } ?? "") + result.rootName
+            textPath = textPathFor.map { $0(result.rootName).map { Array($0.utf8) } }
+        } else if let textPath, textOpen == textChosen, textOpen < textPath.count, depth == textOpen + 2,
+                  Self.equal(localName, textPath[textOpen]) {
+            textOpen += 1
+            textChosen += 1
+        }
+        if let uri, Self.equal(localName, Self.signatureName),
+           strcmp(UnsafeRawPointer(uri).assumingMemoryBound(to: CChar.self), CanonicalStream.signatureNamespace) == 0 {
+            result.signatureElements += 1
+            if result.signatureElements == 1 {
+                paths.record()
+                if let parser {
+                    var line: Int32 = 1, column: Int32 = 1
+                    CLibXML2_startTagPosition(parser, &line, &column)
+                    result.signatureLine = Int(line)
+                    result.signatureColumn = Int(column)
+                }
+            }
         }
         if let capture {
             capture.start(localName, prefix, namespaceCount, namespaces, attributeCount, attributes, declarations: nil)
@@ -212,6 +277,8 @@ private final class StreamState {
             }
         }
         canonicalizer.endElement()
+        paths.end()
+        if textOpen > 0, depth == textOpen + 1 { textOpen -= 1 }
         depth -= 1
         scope.removeLast(scope.count - (scopeMarks.popLast() ?? scope.count))
     }
@@ -220,12 +287,27 @@ private final class StreamState {
         guard failure == nil else { return }
         capture?.text(characters, count)
         canonicalizer.characters(characters, count: count)
+        if let textPath, textOpen == textPath.count, depth == textOpen + 1, textBytes.count < 4096 {
+            textBytes.append(contentsOf: UnsafeBufferPointer(start: characters, count: min(count, 4096)))
+        }
     }
 
     func processingInstruction(_ target: UnsafePointer<xmlChar>, _ data: UnsafePointer<xmlChar>?) {
         guard failure == nil else { return }
         capture?.processingInstruction(target, data)
         canonicalizer.processingInstruction(target: target, data: data)
+    }
+
+    static let signatureName = Array("Signature".utf8)
+
+    /// Whether the NUL-terminated `name` is `bytes`.
+    static func equal(_ name: UnsafePointer<xmlChar>, _ bytes: [UInt8]) -> Bool {
+        var index = 0
+        while name[index] != 0 {
+            guard index < bytes.count, name[index] == bytes[index] else { return false }
+            index += 1
+        }
+        return index == bytes.count
     }
 
     /// Second line behind the pre-scan: a DOCTYPE that reached libxml2 stops the parse at once.

@@ -18,7 +18,8 @@ import CLibXML2
 ///   attribute values and text escaped as C14N requires; comments dropped; processing instructions kept, with a
 ///   line feed after those before the root and before those after it.
 ///
-/// `omit` in ``startElement`` leaves an element and its subtree out (the enveloped-signature transform). Output is
+/// `omit` in ``startElement`` leaves an element and its subtree out (the enveloped-signature transform); with an
+/// ``omittedSink`` it is still rendered as it would be in place, but into that sink. Output is
 /// buffered and handed to `sink` in pieces of up to 64 KiB; ``finish()`` hands over the rest. Not thread-safe: one
 /// parser feeds it.
 package final class ExclusiveCanonicalizer {
@@ -30,6 +31,12 @@ package final class ExclusiveCanonicalizer {
     }
 
     private let sink: Sink
+    /// Where an omitted subtree's canonical bytes go, rendered as in place (for the digest of the whole document
+    /// beside the one without it); nil: an omitted subtree is skipped. The main sink has been handed everything
+    /// before the subtree when this one is first called.
+    package var omittedSink: Sink?
+    /// While an omitted subtree is rendered into ``omittedSink``: the output depth it was opened at.
+    private var divertedAt: Int?
     private var buffer: [UInt8] = []
     private static let flushAt = 65_536
 
@@ -44,7 +51,7 @@ package final class ExclusiveCanonicalizer {
     /// Depth inside an omitted subtree (0: not omitting).
     private var omitted = 0
     private var afterRoot = false
-    /// Bytes handed to the sink so far, plus those still buffered.
+    /// Bytes handed to the (main) sink so far, plus those still buffered for it.
     package private(set) var byteCount = 0
 
     private static let xmlNamespace = Array("http://www.w3.org/XML/1998/namespace".utf8)
@@ -66,9 +73,13 @@ package final class ExclusiveCanonicalizer {
                              uri: UnsafePointer<UInt8>?, namespaceCount: Int,
                              namespaces: UnsafeMutablePointer<UnsafePointer<UInt8>?>?, attributeCount: Int,
                              attributes: UnsafeMutablePointer<UnsafePointer<UInt8>?>?, omit: Bool = false) {
-        if omitted > 0 || omit {
+        if omitted > 0 || (omit && omittedSink == nil) {
             omitted += 1
             return
+        }
+        if omit {
+            flush()
+            divertedAt = names.count
         }
         scopeMarks.append(scope.count)
         renderedMarks.append(rendered.count)
@@ -175,6 +186,10 @@ package final class ExclusiveCanonicalizer {
         write(UInt8(ascii: ">"))
         scope.removeLast(scope.count - (scopeMarks.popLast() ?? scope.count))
         rendered.removeLast(rendered.count - (renderedMarks.popLast() ?? rendered.count))
+        if let at = divertedAt, names.count == at {
+            flush()
+            divertedAt = nil
+        }
         if names.isEmpty { afterRoot = true }
     }
 
@@ -224,19 +239,23 @@ package final class ExclusiveCanonicalizer {
 
     private func write(_ byte: UInt8) {
         buffer.append(byte)
-        byteCount += 1
+        if divertedAt == nil { byteCount += 1 }
         if buffer.count >= Self.flushAt { flush() }
     }
 
     private func write(_ bytes: [UInt8]) {
         buffer.append(contentsOf: bytes)
-        byteCount += bytes.count
+        if divertedAt == nil { byteCount += bytes.count }
         if buffer.count >= Self.flushAt { flush() }
     }
 
     private func flush() {
         guard !buffer.isEmpty else { return }
-        buffer.withUnsafeBytes { sink($0) }
+        if divertedAt != nil, let omittedSink {
+            buffer.withUnsafeBytes { omittedSink($0) }
+        } else {
+            buffer.withUnsafeBytes { sink($0) }
+        }
         buffer.removeAll(keepingCapacity: true)
     }
 
@@ -301,7 +320,7 @@ package final class ExclusiveCanonicalizer {
 
     private func writeRaw(_ bytes: UnsafeBufferPointer<UInt8>) {
         buffer.append(contentsOf: bytes)
-        byteCount += bytes.count
+        if divertedAt == nil { byteCount += bytes.count }
         if buffer.count >= Self.flushAt { flush() }
     }
 

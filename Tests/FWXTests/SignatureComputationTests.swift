@@ -75,13 +75,7 @@ struct SignatureComputationTests {
     func tamperedSameVerdict(keyType: String) throws {
         let pki = try SigningPKI.of(keyType)
         let signed = try pki.sign(Sample.text)
-        var cases: [(String, String)] = [("untouched", signed)]
-        for tamper in SigningTamper.allCases { cases.append((tamper.rawValue, try tamper.apply(to: signed, pki: pki))) }
-        // The SHA-1 signature-method edit names the ECDSA algorithm, so it applies to EC signatures only.
-        for wrapping in SigningWrapping.allCases where keyType == "ec" || wrapping != .sha1SignatureMethod {
-            cases.append((wrapping.rawValue, try wrapping.apply(to: signed)))
-        }
-        for (name, text) in cases {
+        for (name, text) in try signingTamperedAndWrapped(signed, pki: pki) {
             let direct = try signingVerify(text, with: try verifier(pki, .direct))
             let generic = try signingVerify(text, with: try verifier(pki, .xmlsecDSig))
             #expect(signingRules(direct) == signingRules(generic),
@@ -93,15 +87,7 @@ struct SignatureComputationTests {
     @Test("a signature whose transform carries an InclusiveNamespaces prefix list goes through xmlsec's processing")
     func prefixListUsesGenericProcessing() throws {
         let pki = try SigningPKI.ec()
-        // The root declares a prefix that nothing uses; the prefix list makes exclusive C14N keep it, so the
-        // digest covers that declaration, which plain exclusive C14N would drop.
-        let batch = try signingReplacingOnce(Sample.text, #"<Batch xmlns="urn:fwx:schema:v1""#,
-                                             #"<Batch xmlns="urn:fwx:schema:v1" xmlns:kept="urn:example:kept""#)
-        let transforms = #"<Transform Algorithm="http://www.w3.org/2000/09/xmldsig#enveloped-signature"/>"#
-            + #"<Transform Algorithm="http://www.w3.org/2001/10/xml-exc-c14n#">"#
-            + #"<InclusiveNamespaces xmlns="http://www.w3.org/2001/10/xml-exc-c14n#" PrefixList="kept"/></Transform>"#
-        let signed = try signingXmlsec1Sign(batch, template: signingTemplate(method: "ecdsa-sha256", transforms: transforms),
-                                            key: pki.key("NL", "node-signing"), cert: pki.cert("NL", "node-signing"))
+        let signed = try signingWithPrefixList(pki)
         let report = try signingVerify(signed, with: try verifier(pki, .direct))
         #expect(report.findings.isEmpty, "\(signingDescribe(report))")
         // The kept declaration is signed: changing it breaks the signature, in both computations.
@@ -157,4 +143,29 @@ struct SignatureDigestTests {
             #expect(signingRules(fast) == signingRules(reference), "\(name): \(signingDescribe(fast)) / \(signingDescribe(reference))")
         }
     }
+}
+
+/// The sample signed by xmlsec1 with an InclusiveNamespaces prefix list: the root declares a prefix that nothing
+/// uses; the list makes exclusive C14N keep it, so the digest covers that declaration, which plain exclusive C14N
+/// would drop. (Its URI is urn:example:kept.)
+func signingWithPrefixList(_ pki: SigningPKI) throws -> String {
+    let batch = try signingReplacingOnce(Sample.text, #"<Batch xmlns="urn:fwx:schema:v1""#,
+                                         #"<Batch xmlns="urn:fwx:schema:v1" xmlns:kept="urn:example:kept""#)
+    let transforms = #"<Transform Algorithm="http://www.w3.org/2000/09/xmldsig#enveloped-signature"/>"#
+        + #"<Transform Algorithm="http://www.w3.org/2001/10/xml-exc-c14n#">"#
+        + #"<InclusiveNamespaces xmlns="http://www.w3.org/2001/10/xml-exc-c14n#" PrefixList="kept"/></Transform>"#
+    return try signingXmlsec1Sign(batch, template: signingTemplate(method: "ecdsa-sha256", transforms: transforms),
+                                  key: pki.key("NL", "node-signing"), cert: pki.cert("NL", "node-signing"))
+}
+
+/// The signed document untouched ("untouched"), with every tamper and with every wrapping that applies to its key
+/// type: (name, text) pairs.
+func signingTamperedAndWrapped(_ signed: String, pki: SigningPKI) throws -> [(String, String)] {
+    var cases: [(String, String)] = [("untouched", signed)]
+    for tamper in SigningTamper.allCases { cases.append((tamper.rawValue, try tamper.apply(to: signed, pki: pki))) }
+    // The SHA-1 signature-method edit names the ECDSA algorithm, so it applies to EC signatures only.
+    for wrapping in SigningWrapping.allCases where pki.keyType == "ec" || wrapping != .sha1SignatureMethod {
+        cases.append((wrapping.rawValue, try wrapping.apply(to: signed)))
+    }
+    return cases
 }
