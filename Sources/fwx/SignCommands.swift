@@ -134,17 +134,16 @@ struct VerifyCommand: AsyncParsableCommand {
         var status = ExitStatus.success
         var reports: [ValidationReport] = []
         for file in files {
-            let bytes: [UInt8]
+            var (report, signer): (ValidationReport, Certificate?)
             do {
-                bytes = try readFileBytes(file)
-            } catch let error as FWXError {
+                (report, signer) = try await checkSignedFile(file, verifier: verifier)
+            } catch let error as FWXError where error.code == .io {
                 FileHandle.standardError.write(Data("fwx: error: \(error.message)\n".utf8))
                 status = ExitStatus.usageOrIO
                 continue
             }
-            var (report, signer) = try await checkSignedDocument(bytes, name: file, verifier: verifier)
             if let forBatch, report.isValid {
-                let receipt = try ReceiptReader.read(bytes, name: file)
+                let receipt = try ReceiptReader.read(try readFileBytes(file), name: file)
                 if let problem = try ReceiptReader.mismatch(receipt, signedBatch: try readFileBytes(forBatch), name: forBatch) {
                     report.findings.append(Finding(severity: .error, rule: RuleID.receiptMismatch, message: problem,
                         location: SourceLocation(file: file, line: 1, column: 1), xpath: "/fwx:Receipt/fwx:BatchDigest"))
@@ -222,6 +221,19 @@ func readFileBytes(_ path: String) throws -> [UInt8] {
     return [UInt8](data)
 }
 
+/// ``checkSignedDocument(_:name:verifier:)`` for a file, in bounded memory however large it is: the content is
+/// validated and the signature verified by two streaming passes over the file, side by side, with no document
+/// tree (``SignatureVerifier/verify(file:)``).
+func checkSignedFile(_ path: String, verifier: SignatureVerifier) async throws
+    -> (report: ValidationReport, signer: Certificate?)
+{
+    async let validation = Task.detached {
+        try SignCommand.contentValidator.validate(ByteSource(path: path))
+    }.value
+    let signatureResult = Result { try verifier.verify(file: path) }
+    return try merge(try await validation, signatureResult)
+}
+
 /// Checks a signed batch or receipt: its content (schema and rules) on another thread while its signature is
 /// verified on the same bytes. Signature findings join the report unless the document does not even parse (the
 /// parser's findings then say why).
@@ -232,7 +244,14 @@ func checkSignedDocument(_ bytes: [UInt8], name: String, verifier: SignatureVeri
         try SignCommand.contentValidator.validate(ByteSource(bytes: bytes, name: name))
     }.value
     let signatureResult = Result { try verifier.verify(bytes, name: name) }
-    var report = try await validation
+    return try merge(try await validation, signatureResult)
+}
+
+/// The content report with the signature's findings joined, in document order, unless the document does not parse.
+private func merge(_ validation: ValidationReport, _ signatureResult: Result<SignatureReport, any Error>) throws
+    -> (report: ValidationReport, signer: Certificate?)
+{
+    var report = validation
     guard !report.findings.contains(where: { $0.rule.hasPrefix("FWX-P") }) else { return (report, nil) }
     let signature = try signatureResult.get()
     report.findings = (signature.findings + report.findings)
