@@ -345,26 +345,15 @@ public struct DocumentSigner: Sendable {
         if Nodes.countDSig("Signature", under: root).count > 0 {
             throw FWXError(.usage, "\(name) is already signed; sign the unsigned batch", location: name)
         }
-        XMLSec.clearErrors()
-        guard let signature = xmlSecTmplSignatureCreate(document.document, CXMLSec_exclC14N(),
-                                                        identity.signatureTransform, nil),
-              xmlAddChild(root, signature) != nil,
-              let reference = xmlSecTmplSignatureAddReference(signature, CXMLSec_sha256(), nil, "", nil),
-              xmlSecTmplReferenceAddTransform(reference, CXMLSec_enveloped()) != nil,
-              xmlSecTmplReferenceAddTransform(reference, CXMLSec_exclC14N()) != nil,
-              let keyInfo = xmlSecTmplSignatureEnsureKeyInfo(signature, nil),
-              let x509Data = xmlSecTmplKeyInfoAddX509Data(keyInfo),
-              xmlSecTmplX509DataAddCertificate(x509Data) != nil
-        else {
-            throw FWXError(.conversion, "cannot build the signature template: \(XMLSec.errors())", location: name)
-        }
-        guard let key = xmlSecKeyDuplicate(identity.key) else {
-            throw FWXError(.conversion, "cannot use the signing key: \(XMLSec.errors())")
-        }
+        let signature = try template(in: document.document, name: name) { xmlAddChild(root, $0) != nil }
+        let key = try duplicateKey()
         switch computation {
         case .direct:
             defer { xmlSecKeyDestroy(key) }
-            try fill(signature, of: document, key: key, name: name)
+            guard let digest = EnvelopedSignature.referenceDigest(of: document, excluding: signature) else {
+                throw FWXError(.conversion, "\(name) could not be canonicalised (exclusive C14N)", location: name)
+            }
+            try fill(signature, referenceDigest: digest, key: key, name: name)
         case .xmlsecDSig:
             guard let context = xmlSecDSigCtxCreate(nil) else {
                 xmlSecKeyDestroy(key)
@@ -379,18 +368,41 @@ public struct DocumentSigner: Sendable {
         return document
     }
 
-    /// Fills the template `signature` (the last child of the root) as `xmlSecDSigCtxSign` would: DigestValue,
-    /// SignatureValue and KeyInfo's certificates, computed by ``EnvelopedSignature``.
-    private func fill(_ signature: xmlNodePtr, of document: SignedDocument, key: UnsafeMutablePointer<xmlSecKey>,
-                      name: String) throws {
+    /// The empty signature of the one accepted form, made in `document` and placed by `place` (as the root's last
+    /// child, or as a document's root).
+    func template(in document: xmlDocPtr, name: String, place: (xmlNodePtr) -> Bool) throws -> xmlNodePtr {
+        XMLSec.clearErrors()
+        guard let signature = xmlSecTmplSignatureCreate(document, CXMLSec_exclC14N(), identity.signatureTransform, nil),
+              place(signature),
+              let reference = xmlSecTmplSignatureAddReference(signature, CXMLSec_sha256(), nil, "", nil),
+              xmlSecTmplReferenceAddTransform(reference, CXMLSec_enveloped()) != nil,
+              xmlSecTmplReferenceAddTransform(reference, CXMLSec_exclC14N()) != nil,
+              let keyInfo = xmlSecTmplSignatureEnsureKeyInfo(signature, nil),
+              let x509Data = xmlSecTmplKeyInfoAddX509Data(keyInfo),
+              xmlSecTmplX509DataAddCertificate(x509Data) != nil
+        else {
+            throw FWXError(.conversion, "cannot build the signature template: \(XMLSec.errors())", location: name)
+        }
+        return signature
+    }
+
+    /// A copy of the signing key for one signature (xmlsec's contexts take ownership of the key they are given).
+    func duplicateKey() throws -> UnsafeMutablePointer<xmlSecKey> {
+        guard let key = xmlSecKeyDuplicate(identity.key) else {
+            throw FWXError(.conversion, "cannot use the signing key: \(XMLSec.errors())")
+        }
+        return key
+    }
+
+    /// Fills the template `signature` as `xmlSecDSigCtxSign` would: DigestValue (the Reference digest, SHA-256 of
+    /// the document's exclusive canonical form without the signature), SignatureValue and KeyInfo's certificates.
+    func fill(_ signature: xmlNodePtr, referenceDigest digest: [UInt8], key: UnsafeMutablePointer<xmlSecKey>,
+              name: String) throws {
         guard let signedInfo = Nodes.elementChildren(signature).first(where: { Nodes.isDSig($0, "SignedInfo") }),
               let digestValue = Nodes.allDSig("DigestValue", under: signedInfo).first,
               let signatureValue = Nodes.elementChildren(signature).first(where: { Nodes.isDSig($0, "SignatureValue") }),
               let keyInfo = Nodes.elementChildren(signature).first(where: { Nodes.isDSig($0, "KeyInfo") })
         else { throw FWXError(.conversion, "the signature template is incomplete", location: name) }
-        guard let digest = EnvelopedSignature.referenceDigest(of: document, excluding: signature) else {
-            throw FWXError(.conversion, "\(name) could not be canonicalised (exclusive C14N)", location: name)
-        }
         try EnvelopedSignature.setBase64(digest, of: digestValue)
         guard let canonical = EnvelopedSignature.canonicalSignedInfo(signedInfo) else {
             throw FWXError(.conversion, "SignedInfo could not be canonicalised (exclusive C14N)", location: name)

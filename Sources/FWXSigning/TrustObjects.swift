@@ -97,9 +97,13 @@ extension SigningIdentity {
     public func senderCountryProblem(in bytes: [UInt8], name: String) throws -> String? {
         try XMLSec.ensureInitialised()
         // A document that does not parse has no sender to compare; validation refuses it with its findings.
-        guard let document = try? SignedDocument(bytes: bytes, name: name), let root = document.root, let sender = Nodes.fwxText(root, ["Header", "Sender", "Country"]) else {
-            return nil
-        }
+        guard let document = try? SignedDocument(bytes: bytes, name: name), let root = document.root else { return nil }
+        return senderCountryProblem(sender: Nodes.fwxText(root, ["Header", "Sender", "Country"]), name: name)
+    }
+
+    /// ``senderCountryProblem(in:name:)`` for a sender country already read (nil: the document names none).
+    public func senderCountryProblem(sender: String?, name: String) -> String? {
+        guard let sender else { return nil }
         let country = certificate.country
         guard CountryCode.normalize(sender) != country.flatMap({ CountryCode.normalize($0) }) || country == nil else {
             return nil

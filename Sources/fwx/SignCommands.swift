@@ -39,6 +39,50 @@ struct SignCommand: AsyncParsableCommand {
 
     func run() async throws {
         let identity = try SigningIdentity(keyFile: key, certificateFile: cert)
+        let signer = DocumentSigner(identity: identity)
+        // Validation streams the file on its own thread while a second streaming pass computes the signature; no
+        // document tree, so memory stays flat however large the batch.
+        let name = input
+        async let validation = Task.detached { try Self.contentValidator.validate(ByteSource(path: name)) }.value
+        let signature: StreamedSignature
+        do {
+            guard let streamed = try signer.streamedSignature(file: input) else {
+                _ = try? await validation
+                return try await signThroughTree(identity)
+            }
+            signature = streamed
+        } catch let error as FWXError {
+            // A document the signer cannot even parse is invalid content: report it as validation does (exit 1).
+            guard let failed = try? await validation, !failed.isValid else { throw error }
+            try Self.refuse(input, failed)
+        }
+        if let problem = identity.senderCountryProblem(sender: signature.senderCountry, name: input) {
+            FileHandle.standardError.write(Data("fwx: error: \(problem); not signed\n".utf8))
+            throw ExitCode(ExitStatus.usageOrIO)
+        }
+        let report = try await validation
+        if !report.isValid { try Self.refuse(input, report) }
+        // Only a valid batch is written (standard output cannot be taken back); a file output appears whole or not at all.
+        let out = try AtomicOutput(path: output == "-" ? nil : output)
+        do {
+            try DocumentSigner.write(file: input, with: signature, to: try out.descriptorForDirectWrites())
+            try out.commit()
+        } catch {
+            out.discard()
+            throw error
+        }
+    }
+
+    /// Prints an invalid batch's findings and exits 1: nothing was signed.
+    private static func refuse(_ input: String, _ report: ValidationReport) throws -> Never {
+        for finding in report.findings { print(finding.humanDescription) }
+        FileHandle.standardError.write(Data("fwx: \(input) is invalid (\(report.errorCount) errors); not signed\n".utf8))
+        throw ExitCode(ExitStatus.invalid)
+    }
+
+    /// Signing through a document tree, for what the streaming signer does not place a signature in (a root end
+    /// tag followed by a comment, a document in UTF-16).
+    private func signThroughTree(_ identity: SigningIdentity) async throws {
         let bytes = try readFileBytes(input)
         if let problem = try identity.senderCountryProblem(in: bytes, name: input) {
             FileHandle.standardError.write(Data("fwx: error: \(problem); not signed\n".utf8))
@@ -63,20 +107,15 @@ struct SignCommand: AsyncParsableCommand {
             }
         } catch let error as FWXError {
             out.discard()
-            // A document the signer cannot even parse is invalid content: report it as validation does (exit 1).
             guard let failed = try? await validation, !failed.isValid else { throw error }
-            for finding in failed.findings { print(finding.humanDescription) }
-            FileHandle.standardError.write(Data("fwx: \(input) is invalid (\(failed.errorCount) errors); not signed\n".utf8))
-            throw ExitCode(ExitStatus.invalid)
+            try Self.refuse(input, failed)
         } catch {
             out.discard()
             throw error
         }
         if !report.isValid {
             out.discard()
-            for finding in report.findings { print(finding.humanDescription) }
-            FileHandle.standardError.write(Data("fwx: \(input) is invalid (\(report.errorCount) errors); not signed\n".utf8))
-            throw ExitCode(ExitStatus.invalid)
+            try Self.refuse(input, report)
         }
         try out.commit()
     }
