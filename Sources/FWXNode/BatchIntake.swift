@@ -109,8 +109,9 @@ public struct BatchIntake: Sendable {
 }
 
 /// Checks a signed batch before anything is done with it: the signature (signer chain, validity, revocation,
-/// country) and the content (schema and business rules) in parallel, each on its own thread; reads the header
-/// and the records (as ``IncomingRecord``s with their canonical XML) in the same pass.
+/// country) and the content (schema and business rules) in parallel, each a streaming pass on its own thread
+/// (no document tree); reads the header and the records (as ``IncomingRecord``s with their canonical XML) in the
+/// content's pass.
 public struct SignedBatchChecker: Sendable {
     public var verifier: SignatureVerifier
     public var maxRecordsPerBatch: Int
@@ -137,7 +138,8 @@ public struct SignedBatchChecker: Sendable {
     /// outside the page are expected there).
     public func check(_ bytes: [UInt8], name: String, ignoring: Set<String> = []) async throws -> CheckResult {
         let verifier = self.verifier
-        async let signatureResult = BlockingWork.run("fwx-verify") { Result { try verifier.verify(bytes, name: name) } }
+        // Streaming, with no document tree: the signature costs a few kilobytes however large the batch.
+        async let signatureResult = BlockingWork.run("fwx-verify") { Result { try verifier.verifyStreaming(bytes, name: name) } }
         let maxRecords = maxRecordsPerBatch
         let now = self.now
         let reading = try await BlockingWork.run("fwx-validate") { () throws -> ReadResult in
