@@ -49,6 +49,14 @@ public struct ValidatingBatchReader {
     public func read(_ source: ByteSource, header: @escaping (BatchHeader) throws -> Void,
                      record: @escaping (Record) throws -> Void,
                      progress: @escaping (Int) -> Void = { _ in }) throws -> BatchReadReport {
+        try read(source, canonicalTap: nil, header: header, record: record, progress: progress)
+    }
+
+    /// ``read(_:header:record:progress:)``, with the parse's events also handed to `canonicalTap`: the document's
+    /// canonical form (for its signature) from the same pass that validates and decodes it.
+    package func read(_ source: ByteSource, canonicalTap: CanonicalStream.Tap?,
+                      header: @escaping (BatchHeader) throws -> Void, record: @escaping (Record) throws -> Void,
+                      progress: @escaping (Int) -> Void = { _ in }) throws -> BatchReadReport {
         let state = ReadState()
         let observer = ValidationObserver(
             header: { tree, schemaVersion in
@@ -78,7 +86,9 @@ public struct ValidatingBatchReader {
                 }
             })
         let validator = BatchValidator(registry: registry, limits: limits, maxFindings: maxFindings, now: now)
-        var report = try validator.validate(source, observer: observer) { bytes, _ in progress(bytes) }
+        var report = try validator.validate(source, observer: observer, canonicalTap: canonicalTap) { bytes, _ in
+            progress(bytes)
+        }
         if !state.headerDelivered && report.errorCount == 0 {
             report.findings.insert(Finding(severity: .error, rule: RuleID.schema, message: "the document has no batch header",
                                            location: SourceLocation(file: source.name, line: 1, column: 1), xpath: ""),

@@ -109,9 +109,8 @@ public struct BatchIntake: Sendable {
 }
 
 /// Checks a signed batch before anything is done with it: the signature (signer chain, validity, revocation,
-/// country) and the content (schema and business rules) in parallel, each a streaming pass on its own thread
-/// (no document tree); reads the header and the records (as ``IncomingRecord``s with their canonical XML) in the
-/// content's pass.
+/// country) and the content (schema and business rules) in one streaming pass (no document tree), which also
+/// reads the header and the records (as ``IncomingRecord``s with their canonical XML).
 public struct SignedBatchChecker: Sendable {
     public var verifier: SignatureVerifier
     public var maxRecordsPerBatch: Int
@@ -133,21 +132,25 @@ public struct SignedBatchChecker: Sendable {
         case refused(IntakeOutcome, header: BatchHeader?)
     }
 
-    /// Verifies the signature and validates and reads the content of a signed batch, in parallel.
+    /// Verifies the signature and validates and reads the content of a signed batch, in one parse.
     /// `ignoring` drops findings of those rules (a feed page is a cut of a record stream, so links to records
     /// outside the page are expected there).
     public func check(_ bytes: [UInt8], name: String, ignoring: Set<String> = []) async throws -> CheckResult {
         let verifier = self.verifier
-        // Streaming, with no document tree: the signature costs a few kilobytes however large the batch.
-        async let signatureResult = BlockingWork.run("fwx-verify") { Result { try verifier.verifyStreaming(bytes, name: name) } }
         let maxRecords = maxRecordsPerBatch
         let now = self.now
-        let reading = try await BlockingWork.run("fwx-validate") { () throws -> ReadResult in
+        // One streaming pass: libxml2's parse validates against the schema, the records are decoded (on a second
+        // thread for large batches) and the canonical form is hashed for the signature from the same events; only
+        // the ds:Signature element is kept. No document tree, and the batch is parsed once.
+        let reading = try await BlockingWork.run("fwx-intake") { () throws -> ReadResult in
             let collected = Collected()
             let reader = ValidatingBatchReader(now: now)
+            let pass = verifier.signaturePass()
+            let tap = pass.tap()
+            let report: BatchReadReport
             do {
-                let report = try reader.read(ByteSource(bytes: bytes, name: name), header: { collected.header = $0 },
-                                             record: { record in
+                report = try reader.read(ByteSource(bytes: bytes, name: name), canonicalTap: tap,
+                                         header: { collected.header = $0 }, record: { record in
                     guard collected.records.count < maxRecords else { throw TooManyRecords() }
                     var record = record
                     let code = record.handlingCode ?? collected.header?.defaultHandlingCode ?? .h3
@@ -158,12 +161,12 @@ public struct SignedBatchChecker: Sendable {
                         status: record.status, handlingCode: code, xml: BatchXMLWriter.fragment(for: record),
                         facts: facts.binary(), searchKeys: SearchKeys.of(facts)))
                 })
-                return ReadResult(report: report, header: collected.header, records: collected.records)
             } catch is TooManyRecords {
-                return ReadResult(report: nil, header: collected.header, records: [])
+                return ReadResult(report: nil, header: collected.header, records: [], signature: nil)
             }
+            let signature = Result { try verifier.verify(tapped: tap, pass: pass, name: name) { bytes } }
+            return ReadResult(report: report, header: collected.header, records: collected.records, signature: signature)
         }
-        let signature = try await signatureResult
         guard var report = reading.report else {
             return .refused(.tooLarge(rule: RuleID.requestTooLarge,
                                       message: "the batch has more than \(maxRecords) records, the most this node "
@@ -179,7 +182,7 @@ public struct SignedBatchChecker: Sendable {
                                           warningCount: report.warningCount, findingsNotShown: report.findingsNotShown,
                                           records: report.records, bytes: report.bytes)
         // A document that is not well-formed XML has no signature worth reporting on.
-        if !validation.findings.contains(where: { $0.rule.hasPrefix("FWX-P") }) {
+        if !validation.findings.contains(where: { $0.rule.hasPrefix("FWX-P") }), let signature = reading.signature {
             let signatureReport = try signature.get()
             let errors = signatureReport.findings.filter { $0.severity == .error }.count
             validation.findings = (signatureReport.findings + validation.findings)
@@ -205,6 +208,8 @@ private struct ReadResult: Sendable {
     var report: BatchReadReport?
     var header: BatchHeader?
     var records: [IncomingRecord]
+    /// The signature's verification, from the same pass (nil when the batch had too many records).
+    var signature: Result<SignatureReport, any Error>?
 }
 
 /// What the reader's callbacks collect; they run one at a time on the reading thread.

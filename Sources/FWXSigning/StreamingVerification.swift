@@ -33,23 +33,51 @@ extension SignatureVerifier {
     /// The streaming verification of `source`; `whole` gives the document's bytes for the tree-based fallback.
     func verifyStreaming(_ source: ByteSource, whole: () throws -> [UInt8]) throws -> SignatureReport {
         if computation == .xmlsecDSig { return try verify(whole(), name: source.name) }
-        try XMLSec.ensureInitialised()
-        let name = source.name
-        var report = SignatureReport(findings: [], signer: nil)
-        let reference = StreamingSHA256()
-        let fork = DigestFork(reference, forking: computesDigest)
+        let pass = signaturePass()
         let result: CanonicalStream.Result
         do {
-            result = try CanonicalStream.canonicalize(
-                source, omitEnvelopedSignature: true, textPath: { Self.senderPath(root: $0) },
-                omittedSink: computesDigest ? { fork.omitted($0) } : nil,
-                sink: { fork.update($0) })
+            result = try CanonicalStream.canonicalize(source, omitEnvelopedSignature: true,
+                                                      textPath: pass.textPath, omittedSink: pass.omittedSink,
+                                                      sink: pass.sink)
         } catch let failure as HardenedDocumentParser.Failure {
-            report.findings.append(Finding(severity: .error, rule: failure.rule, message: failure.message,
-                                           location: SourceLocation(file: name, line: failure.line, column: failure.column),
-                                           xpath: ""))
-            return report
+            return Self.report(failure, name: source.name)
         }
+        return try verify(result, digests: pass.fork, name: source.name, whole: whole)
+    }
+
+    /// What a streamed verification needs of the parse that canonicalises the document: where its canonical bytes
+    /// go (``SignaturePass/sink``, the signature's own to ``SignaturePass/omittedSink``) and the sender path.
+    package func signaturePass() -> SignaturePass {
+        SignaturePass(fork: DigestFork(StreamingSHA256(), forking: computesDigest))
+    }
+
+    /// The verification of a document whose canonical form `tap` (made with `pass`) took from another parse, the
+    /// node's validating one: the same checks and findings as ``verifyStreaming(_:name:)``.
+    package func verify(tapped tap: CanonicalStream.Tap, pass: SignaturePass, name: String,
+                        whole: () throws -> [UInt8]) throws -> SignatureReport {
+        if computation == .xmlsecDSig { return try verify(whole(), name: name) }
+        let result: CanonicalStream.Result
+        do {
+            result = try tap.finish()
+        } catch let failure as HardenedDocumentParser.Failure {
+            return Self.report(failure, name: name)
+        }
+        return try verify(result, digests: pass.fork, name: name, whole: whole)
+    }
+
+    /// The report for a document that does not parse: the parser's one finding.
+    private static func report(_ failure: HardenedDocumentParser.Failure, name: String) -> SignatureReport {
+        SignatureReport(findings: [Finding(severity: .error, rule: failure.rule, message: failure.message,
+                                           location: SourceLocation(file: name, line: failure.line, column: failure.column),
+                                           xpath: "")], signer: nil)
+    }
+
+    /// Checks the signature from what the canonical stream found: the form, the signer and the signature value
+    /// over the streamed Reference digest.
+    private func verify(_ result: CanonicalStream.Result, digests fork: DigestFork, name: String,
+                        whole: () throws -> [UInt8]) throws -> SignatureReport {
+        try XMLSec.ensureInitialised()
+        var report = SignatureReport(findings: [], signer: nil)
         // Form findings point at the first ds:Signature, or at the root when there is none, as in the tree.
         let rootPath = result.rootPrefix != nil || result.rootNamespace.isEmpty ? "/" + result.rootQualifiedName : "/*"
         func addForm(_ message: String) {
@@ -111,12 +139,29 @@ extension SignatureVerifier {
     }
 }
 
+/// The sinks a streamed verification gives the parse that canonicalises the document.
+package struct SignaturePass {
+    let fork: DigestFork
+
+    /// The canonical bytes outside the signature.
+    package var sink: ExclusiveCanonicalizer.Sink { { [fork] in fork.update($0) } }
+    /// The signature's own canonical bytes, when the whole document's digest is wanted too.
+    package var omittedSink: ExclusiveCanonicalizer.Sink? { fork.forking ? { [fork] in fork.omitted($0) } : nil }
+    /// Where the document names its sender country.
+    package var textPath: (String) -> [String] { { SignatureVerifier.senderPath(root: $0) } }
+
+    /// A tap for another parse, feeding this pass.
+    package func tap() -> CanonicalStream.Tap {
+        CanonicalStream.Tap(omitEnvelopedSignature: true, textPath: textPath, omittedSink: omittedSink, sink: sink)
+    }
+}
+
 /// The digests of one canonical stream: the Reference digest (the stream without the omitted signature) and,
 /// when asked, the digest of the whole document, a copy of the first taken where the signature starts and fed the
 /// signature's in-place bytes as well as everything after it.
 final class DigestFork {
     private let reference: StreamingSHA256
-    private let forking: Bool
+    let forking: Bool
     private var whole: StreamingSHA256?
 
     init(_ reference: StreamingSHA256, forking: Bool) {

@@ -36,6 +36,8 @@ public struct BatchEvents {
     public var finding: (Finding) -> Void = { _ in }
     /// Called about every 4 MiB with the bytes read so far.
     public var progress: (Int) -> Void = { _ in }
+    /// Also gets libxml2's events, on the parsing thread, as they come (the canonical form of the document).
+    package var canonicalTap: CanonicalStream.Tap?
 
     public init() {}
 }
@@ -85,16 +87,30 @@ public struct BatchStreamParser {
 
         var sax = xmlSAXHandler()
         sax.initialized = CLibXML2_sax2Magic()
-        sax.startElementNs = { context, localName, _, uri, _, _, attributeCount, _, attributes in
-            EventRecorder.from(context).startElement(localName, uri, Int(attributeCount), attributes)
+        sax.startElementNs = { context, localName, prefix, uri, namespaceCount, namespaces, attributeCount, _, attributes in
+            let recorder = EventRecorder.from(context)
+            if let tap = recorder.canonicalTap, let localName {
+                tap.start(localName, prefix, uri, Int(namespaceCount), namespaces, Int(attributeCount), attributes)
+            }
+            recorder.startElement(localName, uri, Int(attributeCount), attributes)
         }
         sax.endElementNs = { context, _, _, _ in
-            EventRecorder.from(context).endElement()
+            let recorder = EventRecorder.from(context)
+            recorder.canonicalTap?.end()
+            recorder.endElement()
         }
         sax.characters = { context, characters, length in
-            EventRecorder.from(context).characters(characters, Int(length))
+            let recorder = EventRecorder.from(context)
+            if let tap = recorder.canonicalTap, let characters { tap.text(characters, Int(length)) }
+            recorder.characters(characters, Int(length))
         }
         sax.cdataBlock = sax.characters
+        if events.canonicalTap != nil {
+            sax.processingInstruction = { context, target, data in
+                guard let target else { return }
+                EventRecorder.from(context).canonicalTap?.processingInstruction(target, data)
+            }
+        }
         sax.internalSubset = { context, _, _, _ in
             EventRecorder.from(context).refuseDoctype()
         }
@@ -120,6 +136,10 @@ public struct BatchStreamParser {
         xmlCtxtUseOptions(parser, XMLHardening.streamOptions)
         parser.pointee._private = recorderPointer.toOpaque()
         recorder.parser = parser
+        if let tap = events.canonicalTap {
+            recorder.canonicalTap = tap
+            tap.attach(parser)
+        }
 
         var validation: OpaquePointer?
         var plug: xmlSchemaSAXPlugPtr?

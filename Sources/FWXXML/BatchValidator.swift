@@ -79,8 +79,16 @@ public struct BatchValidator: Sendable {
     /// error an observer throws ends the observing and is rethrown once the document has been read.
     public func validate(_ source: ByteSource, observer: ValidationObserver,
                          progress: @escaping (Int, Int?) -> Void = { _, _ in }) throws -> ValidationReport {
+        try validate(source, observer: observer, canonicalTap: nil, progress: progress)
+    }
+
+    /// ``validate(_:observer:progress:)``, with the parse's events also handed to `canonicalTap` (the document's
+    /// canonical form from the same parse, for its signature).
+    package func validate(_ source: ByteSource, observer: ValidationObserver, canonicalTap: CanonicalStream.Tap?,
+                          progress: @escaping (Int, Int?) -> Void = { _, _ in }) throws -> ValidationReport {
         let state = ValidationState(file: source.name, now: now ?? Date().timeIntervalSince1970, cap: maxFindings)
         var events = BatchEvents()
+        events.canonicalTap = canonicalTap
         events.finding = { state.add($0) }
         events.header = { tree, schemaVersion in
             state.rules.checkHeader(tree, emit: state.add)

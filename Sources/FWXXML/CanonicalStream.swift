@@ -101,36 +101,66 @@ package enum CanonicalStream {
         if state.readFailed {
             throw FWXError(.io, "read error in \(source.name) after \(source.bytesRead) bytes", location: source.name)
         }
-        if let violation = state.inputGuard.violation {
+        if let violation = state.inputGuard?.violation {
             throw HardenedDocumentParser.Failure(rule: violation.rule, message: violation.message,
                                                  line: violation.line, column: violation.column)
         }
-        if let failure = state.failure { throw failure }
-        if CLibXML2_wellFormed(parser) == 0 || state.result.rootName.isEmpty || state.depth != 0 {
-            throw HardenedDocumentParser.Failure(rule: RuleID.notWellFormed,
-                                                 message: "not well-formed XML: the document has no complete root element",
-                                                 line: Int(CLibXML2_currentLine(parser)),
-                                                 column: Int(CLibXML2_currentColumn(parser)))
+        return try state.finish(wellFormed: CLibXML2_wellFormed(parser) != 0)
+    }
+
+    /// The canonical form of a document that another SAX parse reads, made from that parse's events: a node's
+    /// intake validates, decodes and canonicalises a batch in one pass (issue 15) by handing the validating
+    /// parser's callbacks here too. What the tap cannot canonicalise (a relative namespace URI) makes ``finish()``
+    /// throw; the parse it listens to is never stopped by it.
+    package final class Tap {
+        private let state: StreamState
+
+        /// As ``CanonicalStream/canonicalize(_:omitEnvelopedSignature:limits:textPath:omittedSink:sink:)``'s.
+        package init(omitEnvelopedSignature: Bool, textPath: ((String) -> [String])? = nil,
+                     omittedSink: ExclusiveCanonicalizer.Sink? = nil, sink: @escaping ExclusiveCanonicalizer.Sink) {
+            state = StreamState(source: nil, omit: omitEnvelopedSignature, inputGuard: nil, sink: sink)
+            state.stopsParser = false
+            state.canonicalizer.omittedSink = omittedSink
+            state.textPathFor = textPath
         }
-        state.canonicalizer.finish()
-        if state.textPath != nil, state.textChosen == state.textPath?.count {
-            let space: Set<UInt8> = [0x20, 0x09, 0x0A, 0x0D]
-            let trimmed = state.textBytes.drop { space.contains($0) }.reversed().drop { space.contains($0) }.reversed()
-            state.result.text = String(decoding: Array(trimmed), as: UTF8.self)
+
+        /// The parser whose events come (for positions); set before the parse starts.
+        func attach(_ parser: xmlParserCtxtPtr) { state.parser = parser }
+
+        func start(_ localName: UnsafePointer<xmlChar>, _ prefix: UnsafePointer<xmlChar>?,
+                           _ uri: UnsafePointer<xmlChar>?, _ namespaceCount: Int,
+                           _ namespaces: UnsafeMutablePointer<UnsafePointer<xmlChar>?>?, _ attributeCount: Int,
+                           _ attributes: UnsafeMutablePointer<UnsafePointer<xmlChar>?>?) {
+            state.start(localName, prefix, uri, namespaceCount, namespaces, attributeCount, attributes)
         }
-        state.result.canonicalBytes = state.canonicalizer.byteCount
-        state.result.signaturePath = state.paths.recordedPath
-        return state.result
+
+        func end() { state.end() }
+
+        func text(_ characters: UnsafePointer<xmlChar>, _ count: Int) { state.text(characters, count) }
+
+        func processingInstruction(_ target: UnsafePointer<xmlChar>, _ data: UnsafePointer<xmlChar>?) {
+            state.processingInstruction(target, data)
+        }
+
+        /// After the parse: the result, or why there is none (the listened-to parse reports well-formedness and
+        /// the pre-scan itself; here, only an incomplete document or what the canonical form cannot hold).
+        package func finish() throws -> Result {
+            state.parser = nil
+            return try state.finish(wellFormed: true)
+        }
     }
 }
 
 /// The parse's state, reached from libxml2's callbacks through the context pointer.
 private final class StreamState {
-    let source: ByteSource
+    /// The input and its pre-scan; nil for a ``CanonicalStream/Tap``, whose events come from another parse.
+    let source: ByteSource?
     let omit: Bool
     let canonicalizer: ExclusiveCanonicalizer
-    let inputGuard: InputGuard
+    let inputGuard: InputGuard?
     var parser: xmlParserCtxtPtr?
+    /// Whether a failure stops the parser (not for a tap: the parse it listens to goes on with its own work).
+    var stopsParser = true
     var result = CanonicalStream.Result()
     var failure: HardenedDocumentParser.Failure?
     var readFailed = false
@@ -152,11 +182,31 @@ private final class StreamState {
     var textChosen = 0
     var textBytes: [UInt8] = []
 
-    init(source: ByteSource, omit: Bool, inputGuard: InputGuard, sink: @escaping ExclusiveCanonicalizer.Sink) {
+    init(source: ByteSource?, omit: Bool, inputGuard: InputGuard?, sink: @escaping ExclusiveCanonicalizer.Sink) {
         self.source = source
         self.omit = omit
         self.inputGuard = inputGuard
         self.canonicalizer = ExclusiveCanonicalizer(sink: sink)
+    }
+
+    /// The end of the parse: the canonical form finished and the result complete, or the failure.
+    func finish(wellFormed: Bool) throws -> CanonicalStream.Result {
+        if let failure { throw failure }
+        if !wellFormed || result.rootName.isEmpty || depth != 0 {
+            throw HardenedDocumentParser.Failure(rule: RuleID.notWellFormed,
+                                                 message: "not well-formed XML: the document has no complete root element",
+                                                 line: parser.map { Int(CLibXML2_currentLine($0)) } ?? 0,
+                                                 column: parser.map { Int(CLibXML2_currentColumn($0)) } ?? 0)
+        }
+        canonicalizer.finish()
+        if textPath != nil, textChosen == textPath?.count {
+            let space: Set<UInt8> = [0x20, 0x09, 0x0A, 0x0D]
+            let trimmed = textBytes.drop { space.contains($0) }.reversed().drop { space.contains($0) }.reversed()
+            result.text = String(decoding: Array(trimmed), as: UTF8.self)
+        }
+        result.canonicalBytes = canonicalizer.byteCount
+        result.signaturePath = paths.recordedPath
+        return result
     }
 
     static func from(_ context: UnsafeMutableRawPointer?) -> StreamState {
@@ -165,7 +215,7 @@ private final class StreamState {
 
     /// Hands libxml2 the next bytes, those the pre-scan allows; after a violation, the end of the input.
     func read(into buffer: UnsafeMutablePointer<CChar>, count: Int) -> Int {
-        if inputStopped { return 0 }
+        guard !inputStopped, let source, let inputGuard else { return 0 }
         let n = source.read(into: buffer, count: count)
         if n < 0 { readFailed = true }
         guard n > 0 else { return n }
@@ -321,11 +371,11 @@ private final class StreamState {
         var line: Int32 = 1, column: Int32 = 1
         if let parser { CLibXML2_startTagPosition(parser, &line, &column) }
         failure = HardenedDocumentParser.Failure(rule: rule, message: message, line: Int(line), column: Int(column))
-        if let parser { xmlStopParser(parser) }
+        if stopsParser, let parser { xmlStopParser(parser) }
     }
 
     func parserError(_ error: xmlError) {
-        guard error.level.rawValue >= XML_ERR_ERROR.rawValue, failure == nil, inputGuard.violation == nil else { return }
+        guard error.level.rawValue >= XML_ERR_ERROR.rawValue, failure == nil, inputGuard?.violation == nil else { return }
         var message = error.message.map { String(cString: $0) } ?? "unknown error"
         while message.last?.isWhitespace == true { message.removeLast() }
         failure = HardenedDocumentParser.Failure(rule: RuleID.notWellFormed, message: "not well-formed XML: \(message)",

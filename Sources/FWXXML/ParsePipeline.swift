@@ -107,6 +107,8 @@ final class EventRecorder {
     let session: ParseSession
     let progress: (Int) -> Void
     var parser: xmlParserCtxtPtr?
+    /// Gets the parse's events too (``BatchEvents/canonicalTap``), on this thread.
+    var canonicalTap: CanonicalStream.Tap?
     private(set) var readFailed = false
     private var stopped = false
     private var chunk: EventChunk

@@ -1,8 +1,10 @@
 // The streaming verifier (issue 15) against the tree verifier: the same findings (rule, message, line, xpath), the
 // same verdict and the same document digest on every tampered, wrapped, misshapen and certificate case the
 // signing tests know, plus xmlsec1's signatures, the InclusiveNamespaces fallback and a file on disk.
+import FWXConvert
 import FWXModel
 import FWXSigning
+import FWXXML
 import Foundation
 import Testing
 
@@ -51,6 +53,34 @@ struct StreamingVerificationTests {
             #expect(stream.isValid == (name == "untouched"), "\(name): \(signingDescribe(stream))")
             if name.hasPrefix("prefixed") { #expect(stream.findings.first?.xpath.hasPrefix("/fwx:Batch/") == true, "\(name)") }
         }
+    }
+
+    @Test("verified from the validating parse's own events (the node's one pass): the same report as the separate stream",
+          arguments: ["ec", "rsa"])
+    func fromTheValidatingParse(keyType: String) throws {
+        let pki = try SigningPKI.of(keyType)
+        var cases = try signingTamperedAndWrapped(try pki.sign(Sample.text), pki: pki)
+        cases.append(("generated", try pki.sign(try Generated.batch(records: 600, seed: 5).xml)))
+        cases.append(("expired signer", try pki.sign(Sample.text, as: pki.keyType == "ec" ? "expired" : "node-signing")))
+        var verifier = try pki.verifier()
+        verifier.computesDigest = true
+        var compared = 0
+        for (name, text) in cases {
+            let bytes = Array(text.utf8)
+            let pass = verifier.signaturePass()
+            let tap = pass.tap()
+            var records = 0
+            let content = try ValidatingBatchReader().read(ByteSource(bytes: bytes, name: "signed.xml"), canonicalTap: tap,
+                                                           header: { _ in }, record: { _ in records += 1 })
+            // As the node does: a document the parser refused has no signature report worth comparing.
+            guard !content.findings.contains(where: { $0.rule.hasPrefix("FWX-P") }) else { continue }
+            compared += 1
+            let tapped = try verifier.verify(tapped: tap, pass: pass, name: "signed.xml") { bytes }
+            let separate = try verifier.verifyStreaming(bytes, name: "signed.xml")
+            expectSame(separate, tapped, name)
+            #expect(records > 0, "\(name)")
+        }
+        #expect(compared >= cases.count - 2, "only \(compared) of \(cases.count) cases parsed")
     }
 
     @Test("both digests of every shape (prefixed root, trailing comment, instructions and text after the signature)",
