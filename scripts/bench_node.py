@@ -181,7 +181,7 @@ def main():
     plain = os.path.join(work, "batches", "too-many.xml")
     too_many = os.path.join(work, "batches", "too-many.signed.xml")
     run([fwx, "generate", "--records", "10001", "--seed", "77", "--sender", "NL", "--sequence", "999999",
-         "--first-number", "90000001", "--recipients", "BE", "-o", plain])
+         "--first-number", "8000001", "--recipients", "BE", "-o", plain])
     run([fwx, "sign", "--key", liaison[1], "--cert", liaison[0], plain, "-o", too_many])
 
     nodes = {}
