@@ -217,11 +217,17 @@ struct Routes: Sendable {
     /// Reads the body (at most `maxBodyBytes`: a chunked body is cut there) and hands it to the intake.
     private func readAndSubmit(_ request: Request, _ caller: CallerIdentity) async throws -> IntakeOutcome {
         let limit = node.configuration.limits.maxBodyBytes
-        var bytes: [UInt8]
-        do {
-            bytes = Array(buffer: try await request.body.collect(upTo: limit))
-        } catch is NIOTooManyBytesError {
-            return .tooLarge(rule: Self.bodyTooLarge, message: "body over \(limit) bytes")
+        // Straight into one array of the declared size: collecting into a ByteBuffer first would hold the body
+        // twice (and the buffer's doubling growth up to twice more) at the moment of the copy.
+        var bytes: [UInt8] = []
+        if let declared = request.headers[.contentLength].flatMap({ Int($0) }), declared <= limit {
+            bytes.reserveCapacity(declared)
+        }
+        for try await chunk in request.body {
+            guard bytes.count + chunk.readableBytes <= limit else {
+                return .tooLarge(rule: Self.bodyTooLarge, message: "body over \(limit) bytes")
+            }
+            bytes.append(contentsOf: chunk.readableBytesView)
         }
         let node = self.node
         defer { bytes = [] }
