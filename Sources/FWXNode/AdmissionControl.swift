@@ -10,15 +10,16 @@ import Glibc
 /// `limits.memoryBudgetBytes`. A request that does not fit is answered 503 with Retry-After before its body is read;
 /// nothing waits in memory for a slot.
 ///
-/// The estimate is ``costPerBodyByte`` times the body size: the body itself, its copy as bytes, the signature's
-/// libxml2 tree (about 9.4 times the document, BENCHMARKS.md) and the records read from it. A body of unknown length
+/// The estimate is ``costPerBodyByte`` times the body size: the body itself and the records read from it (the
+/// signature and the content are checked in one streaming pass, with no document tree; issue 15). A body of unknown length
 /// (chunked) is estimated at `limits.maxBodyBytes`. A batch whose estimate is larger than the whole budget is admitted
 /// only when nothing else is in flight, so that every batch within `maxBodyBytes` can be taken in eventually.
 final class AdmissionControl: Sendable {
     /// Bytes of memory one body byte is estimated to cost while its batch is read and checked: one refused
-    /// 10,001-record batch of 22.8 MB raised the node's RSS by 317 MiB, 13.9 per byte
-    /// (`scripts/bench_admission.py --batches 1 --bodies 0`).
-    static let costPerBodyByte = 14
+    /// 10,001-record batch of 22.8 MB raised the node's RSS by 56 MiB, 2.6 per byte
+    /// (`scripts/bench_admission.py --batches 1 --bodies 0`; 317 MiB, 13.9 per byte, while the signature was
+    /// checked on a document tree).
+    static let costPerBodyByte = 3
     /// After a batch whose estimate is at least this large, freed heap is returned to the system.
     static let trimThreshold = 16 << 20
 

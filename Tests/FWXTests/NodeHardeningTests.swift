@@ -90,8 +90,9 @@ struct NodeHardeningTests {
     func overMemoryBudget() async throws {
         try await withNodeTestNetwork(["NL", "DE"]) { network in
             let nl = try await start(network, limits: NodeLimits(maxBodyBytes: 200_000, maxConcurrentBatches: 4,
-                                                                 memoryBudgetBytes: 1 << 20))
-            // A client that declares a body it does not send holds the whole budget (100 kB x 12, capped).
+                                                                 memoryBudgetBytes: 1 << 18))
+            // A client that declares a body it does not send holds the whole budget (100 kB x 3, more than all of
+            // it: taken alone, counted as the whole budget).
             let holder = try TLSSession(port: network.ports["NL"]!, caller: pki.liaison("NL"), ca: pki.ca("NL"))
             holder.send("POST /v1/batches HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/xml\r\n"
                 + "Content-Length: 100000\r\n\r\n")
@@ -130,8 +131,9 @@ struct NodeHardeningTests {
             return
         }
         await admission.release(a)
-        // 120 estimated bytes in flight; 80 body bytes cost 960, more than what is left.
-        #expect(admission.admit(bodyBytes: 80) == .failure(.overMemoryBudget))
+        // 10 body bytes' estimate in flight; a body whose estimate is just over what is left does not fit.
+        let cost = AdmissionControl.costPerBodyByte
+        #expect(admission.admit(bodyBytes: (1000 - 10 * cost) / cost + 1) == .failure(.overMemoryBudget))
         await admission.release(b)
         // Larger than the whole budget: admitted alone, counted as the whole budget.
         guard case .success(let alone) = admission.admit(bodyBytes: 1_000_000) else {
