@@ -363,6 +363,16 @@ final class NodeTestNode: Sendable {
             try? await Task.sleep(for: .milliseconds(20))
         }
         if !ended.isSet { task.cancel() }
+        // Bounded too: a service that ignores cancellation would otherwise hang the whole test run (a stuck
+        // outbox loop after a PostgreSQL outage did, once in CI). It is a failure of the test, with the node named.
+        let cancelled = ContinuousClock.now + .seconds(20)
+        while ContinuousClock.now < cancelled, !ended.isSet {
+            try? await Task.sleep(for: .milliseconds(20))
+        }
+        guard ended.isSet else {
+            Issue.record("the node \(node.configuration.identity.country)'s services did not end within 35 s of a graceful shutdown and a cancellation; left behind")
+            return
+        }
         await task.value
     }
 
