@@ -38,7 +38,7 @@ extension SignatureVerifier {
         do {
             result = try CanonicalStream.canonicalize(source, omitEnvelopedSignature: true,
                                                       textPath: pass.textPath, omittedSink: pass.omittedSink,
-                                                      sink: pass.sink)
+                                                      refusesRelativeNamespaces: false, sink: pass.sink)
         } catch let failure as HardenedDocumentParser.Failure {
             return Self.report(failure, name: source.name)
         }
@@ -130,6 +130,13 @@ extension SignatureVerifier {
         guard let signer = checkSigner(signature, sender: result.text, add: add) else { return report }
         report.signer = signer
         let digests = fork.finish()
+        if result.canonicalFailure != nil {
+            // As the tree verifier: the form and the signer were checked; the digest cannot be computed.
+            if computesDigest { report.documentDigest = SHA256Hex.of([]) }
+            add(RuleID.signatureInvalid, EnvelopedSignature.base64Value(of: form.digestValue) == nil
+                ? "the DigestValue is not base64" : "the document could not be canonicalised (exclusive C14N)", signature)
+            return report
+        }
         if computesDigest { report.documentDigest = digests.whole.map(SHA256Hex.hex) }
         if let problem = try Self.verifyDirectly(document, signature: signature, form: form, with: signer,
                                                  referenceDigest: digests.reference) {
@@ -152,7 +159,8 @@ package struct SignaturePass {
 
     /// A tap for another parse, feeding this pass.
     package func tap() -> CanonicalStream.Tap {
-        CanonicalStream.Tap(omitEnvelopedSignature: true, textPath: textPath, omittedSink: omittedSink, sink: sink)
+        CanonicalStream.Tap(omitEnvelopedSignature: true, textPath: textPath, omittedSink: omittedSink,
+                            refusesRelativeNamespaces: false, sink: sink)
     }
 }
 

@@ -35,6 +35,9 @@ package enum CanonicalStream {
         package var signatureLine = 0
         package var signatureColumn = 0
         package var signaturePath = ""
+        /// Why the document has no exclusive canonical form (a relative namespace name), when it was parsed with
+        /// `refusesRelativeNamespaces: false`; the canonical bytes are then not to be used.
+        package var canonicalFailure: String?
         /// The text of the element at ``CanonicalStream/canonicalize(_:omitEnvelopedSignature:limits:textPath:omittedSink:sink:)``'s
         /// `textPath` (trimmed), when the document has one.
         package var text: String?
@@ -50,10 +53,12 @@ package enum CanonicalStream {
                                      limits: ParserLimits = ParserLimits(),
                                      textPath: ((String) -> [String])? = nil,
                                      omittedSink: ExclusiveCanonicalizer.Sink? = nil,
+                                     refusesRelativeNamespaces: Bool = true,
                                      sink: @escaping ExclusiveCanonicalizer.Sink) throws -> Result {
         XMLHardening.prepareThread()
         let state = StreamState(source: source, omit: omitEnvelopedSignature,
                                 inputGuard: InputGuard(prefix: source.peek(65_536), limits: limits), sink: sink)
+        state.refusesRelativeNamespaces = refusesRelativeNamespaces
         state.canonicalizer.omittedSink = omittedSink
         state.textPathFor = textPath
         let pointer = Unmanaged.passRetained(state)
@@ -117,9 +122,11 @@ package enum CanonicalStream {
 
         /// As ``CanonicalStream/canonicalize(_:omitEnvelopedSignature:limits:textPath:omittedSink:sink:)``'s.
         package init(omitEnvelopedSignature: Bool, textPath: ((String) -> [String])? = nil,
-                     omittedSink: ExclusiveCanonicalizer.Sink? = nil, sink: @escaping ExclusiveCanonicalizer.Sink) {
+                     omittedSink: ExclusiveCanonicalizer.Sink? = nil, refusesRelativeNamespaces: Bool = true,
+                     sink: @escaping ExclusiveCanonicalizer.Sink) {
             state = StreamState(source: nil, omit: omitEnvelopedSignature, inputGuard: nil, sink: sink)
             state.stopsParser = false
+            state.refusesRelativeNamespaces = refusesRelativeNamespaces
             state.canonicalizer.omittedSink = omittedSink
             state.textPathFor = textPath
         }
@@ -161,6 +168,9 @@ private final class StreamState {
     var parser: xmlParserCtxtPtr?
     /// Whether a failure stops the parser (not for a tap: the parse it listens to goes on with its own work).
     var stopsParser = true
+    /// Whether a relative namespace name stops the parse as a failure (else it is noted in
+    /// ``CanonicalStream/Result/canonicalFailure`` and the parse goes on, as a verifier's form checks need).
+    var refusesRelativeNamespaces = true
     var result = CanonicalStream.Result()
     var failure: HardenedDocumentParser.Failure?
     var readFailed = false
@@ -306,11 +316,16 @@ private final class StreamState {
             let parsed = xmlParseURI(UnsafeRawPointer(name).assumingMemoryBound(to: CChar.self))
             defer { if let parsed { xmlFreeURI(parsed) } }
             if parsed == nil || parsed?.pointee.scheme == nil || parsed?.pointee.scheme.pointee == 0 {
-                refuse(RuleID.notWellFormed, """
+                let message = """
                     a namespace name is not an absolute URI (it has no scheme); XML canonicalisation (C14N) \
                     refuses relative namespace names, so the document can be neither signed nor verified: \
                     use an absolute one such as urn:…
-                    """)
+                    """
+                guard refusesRelativeNamespaces else {
+                    if result.canonicalFailure == nil { result.canonicalFailure = message }
+                    return true
+                }
+                refuse(RuleID.notWellFormed, message)
                 return false
             }
         }
