@@ -67,6 +67,41 @@ final class LeaseState: Sendable {
     }
 }
 
+/// The one outcome of a connection request, handed to its caller by whichever comes first: the request's end, the
+/// acquire timeout or the caller's cancellation; later ones are dropped.
+final class LeaseOutcome<Value: Sendable>: Sendable {
+    private struct State {
+        var continuation: CheckedContinuation<Value, any Error>?
+        var result: Result<Value, any Error>?
+        var delivered = false
+    }
+    private let state = Mutex(State())
+
+    func wait(_ continuation: CheckedContinuation<Value, any Error>) {
+        let ready = state.withLock { state -> Result<Value, any Error>? in
+            if let result = state.result, !state.delivered {
+                state.delivered = true
+                return result
+            }
+            state.continuation = continuation
+            return nil
+        }
+        if let ready { continuation.resume(with: ready) }
+    }
+
+    func finish(_ result: Result<Value, any Error>) {
+        let waiter = state.withLock { state -> CheckedContinuation<Value, any Error>? in
+            guard state.result == nil else { return nil }
+            state.result = result
+            guard let continuation = state.continuation else { return nil }
+            state.continuation = nil
+            state.delivered = true
+            return continuation
+        }
+        waiter?.resume(with: result)
+    }
+}
+
 /// The isolation level of a transaction (PostgreSQL's default is read committed).
 public enum PostgresIsolation: String, Sendable {
     case readCommitted = "READ COMMITTED"
@@ -223,33 +258,52 @@ public final class PostgresStoreDatabase: Sendable, Service {
 
     /// Waits for a connection at most `acquireTimeout`; the timer stops once the connection is lent, so a long
     /// transaction is never cut short by it.
+    ///
+    /// The wait is bounded even when the pool does not give a request up promptly on cancellation: the request
+    /// runs in a task of its own, and a timed-out or cancelled caller returns at once without awaiting it. That is
+    /// safe because `body` never starts once the request stopped waiting (the lease closure checks); a connection
+    /// lent later goes straight back to the pool. (Seen once in CI: after an immediate-mode restart an outbox loop
+    /// stayed in a connection request that neither timed out nor ended on cancellation.)
     private func leased<Result: Sendable>(
         _ body: @escaping @Sendable (PostgresConnection) async throws -> Result
     ) async throws -> Result {
         let state = LeaseState()
         let timeout = configuration.acquireTimeout
+        let poolSize = configuration.poolSize
         let client = self.client
-        return try await withThrowingTaskGroup(of: Result?.self, returning: Result.self) { group in
-            group.addTask {
-                try await client.withConnection { connection in
-                    guard state.leave(to: .leased) else { throw CancellationError() }
-                    return try await body(connection)
+        let outcome = LeaseOutcome<Result>()
+        let request = Task {
+            try await client.withConnection { connection in
+                guard state.leave(to: .leased) else { throw CancellationError() }
+                return try await body(connection)
+            }
+        }
+        let timer = Task {
+            try await Task.sleep(for: timeout)
+            if state.leave(to: .timedOut) {
+                request.cancel()
+                outcome.finish(.failure(PostgresStoreError(.unavailable, "no connection to the database within "
+                    + "\(timeout) (the server is down, unreachable or refusing connections, or the pool of "
+                    + "\(poolSize) is busy); try again later")))
+            }
+        }
+        return try await withTaskCancellationHandler {
+            try await withCheckedThrowingContinuation { continuation in
+                outcome.wait(continuation)
+                Task {
+                    let result = await request.result
+                    timer.cancel()
+                    outcome.finish(result)
                 }
             }
-            group.addTask {
-                try await Task.sleep(for: timeout)
-                if state.leave(to: .timedOut) {
-                    throw PostgresStoreError(.unavailable, "no connection to the database within \(timeout) "
-                        + "(the server is down, unreachable or refusing connections, or the pool of "
-                        + "\(self.configuration.poolSize) is busy); try again later")
-                }
-                return nil
+        } onCancel: {
+            request.cancel()
+            // Still waiting for a connection: give up now. Once lent, the body runs to its end (it sees the
+            // cancellation itself), so that the caller never returns while its transaction may still commit.
+            if state.leave(to: .timedOut) {
+                timer.cancel()
+                outcome.finish(.failure(CancellationError()))
             }
-            defer { group.cancelAll() }
-            while let next = try await group.next() {
-                if let result = next { return result }
-            }
-            throw CancellationError()
         }
     }
 
