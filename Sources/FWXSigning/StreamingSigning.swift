@@ -66,7 +66,7 @@ extension DocumentSigner {
         while true {
             let wanted = inserted ? buffer.count : min(buffer.count, signature.insertionOffset - offset)
             if !inserted, wanted == 0 {
-                try writeAll(signature.element, to: descriptor)
+                try signature.element.withUnsafeBytes { try writeAll($0, to: descriptor) }
                 inserted = true
                 continue
             }
@@ -79,7 +79,7 @@ extension DocumentSigner {
                 guard inserted else { throw FWXError(.io, "\(path) changed while it was signed", location: path) }
                 return
             }
-            try writeAll(buffer[0..<count], to: descriptor)
+            try buffer.withUnsafeBytes { try writeAll(UnsafeRawBufferPointer(rebasing: $0[0..<count]), to: descriptor) }
             offset += count
         }
     }
@@ -150,11 +150,11 @@ extension DocumentSigner {
         return bytes
     }
 
-    private static func writeAll<Bytes: Collection<UInt8>>(_ bytes: Bytes, to descriptor: Int32) throws {
-        let array = Array(bytes)
+    /// Writes all of `bytes` (no copy of them is made: the signed document is copied through one buffer).
+    private static func writeAll(_ bytes: UnsafeRawBufferPointer, to descriptor: Int32) throws {
         var done = 0
-        while done < array.count {
-            let count = array.withUnsafeBytes { Glibc.write(descriptor, $0.baseAddress! + done, array.count - done) }
+        while done < bytes.count {
+            let count = Glibc.write(descriptor, bytes.baseAddress! + done, bytes.count - done)
             guard count > 0 else {
                 if count < 0, errno == EINTR { continue }
                 throw FWXError(.io, "cannot write the signed document: \(String(cString: strerror(errno)))")

@@ -210,9 +210,7 @@ private final class StreamState {
         }
         canonicalizer.finish()
         if textPath != nil, textChosen == textPath?.count {
-            let space: Set<UInt8> = [0x20, 0x09, 0x0A, 0x0D]
-            let trimmed = textBytes.drop { space.contains($0) }.reversed().drop { space.contains($0) }.reversed()
-            result.text = String(decoding: Array(trimmed), as: UTF8.self)
+            result.text = textBytes.withUnsafeBufferPointer { ParseSession.trimmed($0) }
         }
         result.canonicalBytes = canonicalizer.byteCount
         result.signaturePath = paths.recordedPath
@@ -263,8 +261,12 @@ private final class StreamState {
             textOpen += 1
             textChosen += 1
         }
-        if let uri, Self.equal(localName, Self.signatureName),
-           strcmp(UnsafeRawPointer(uri).assumingMemoryBound(to: CChar.self), CanonicalStream.signatureNamespace) == 0 {
+        // Tested once per element; the omission below at depth 2 uses the same answer.
+        let isSignature = uri.map {
+            Self.equal(localName, Self.signatureName)
+                && strcmp(UnsafeRawPointer($0).assumingMemoryBound(to: CChar.self), CanonicalStream.signatureNamespace) == 0
+        } ?? false
+        if isSignature {
             result.signatureElements += 1
             if result.signatureElements == 1 {
                 paths.record()
@@ -285,8 +287,7 @@ private final class StreamState {
         var omitThis = false
         if depth == 2 {
             if seenSignature { result.elementAfterSignature = true }
-            if omit, let uri, strcmp(UnsafeRawPointer(uri).assumingMemoryBound(to: CChar.self), CanonicalStream.signatureNamespace) == 0,
-               strcmp(UnsafeRawPointer(localName).assumingMemoryBound(to: CChar.self), "Signature") == 0 {
+            if omit, isSignature {
                 omitThis = true
                 seenSignature = true
                 // Every declaration in scope, innermost first per prefix, goes on the stand-alone copy's root.
