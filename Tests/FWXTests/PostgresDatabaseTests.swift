@@ -124,7 +124,10 @@ struct PostgresDatabaseTests {
             #expect(try await Self.count(database, "SELECT count(*) FROM audit WHERE result = 'ok'") == 1)
 
             // Two transactions updating the same rows in opposite order: one is the deadlock victim (busy).
+            // Each takes its first row and waits until the other holds its own before reaching for the second, so
+            // the two always overlap, however slowly a loaded machine opens the second connection.
             try await database.execute("INSERT INTO pulls (peer) VALUES ('BE'), ('DE')")
+            let bothHoldARow = Rendezvous(parties: 2)
             let outcomes = await withTaskGroup(of: PostgresStoreError?.self) { group in
                 for order in [["BE", "DE"], ["DE", "BE"]] {
                     group.addTask {
@@ -132,7 +135,7 @@ struct PostgresDatabaseTests {
                             try await database.withTransaction { connection in
                                 let logger = database.configuration.logger
                                 try await connection.query("UPDATE pulls SET records_pulled = records_pulled + 1 WHERE peer = \(order[0])", logger: logger)
-                                try await connection.query("SELECT pg_sleep(0.3)", logger: logger)
+                                try await bothHoldARow.arriveAndWait(atMost: .seconds(30))
                                 try await connection.query("UPDATE pulls SET records_pulled = records_pulled + 1 WHERE peer = \(order[1])", logger: logger)
                             }
                             return nil
@@ -144,6 +147,7 @@ struct PostgresDatabaseTests {
                 return await group.reduce(into: []) { $0.append($1) }
             }
             let failures = outcomes.compactMap { $0 }
+            #expect(await bothHoldARow.arrived == 2, "both transactions held their first row together")
             #expect(failures.count == 1, "\(outcomes)")
             #expect(failures.first?.code == .busy)
             #expect(failures.first?.sqlState == "40P01")
@@ -270,4 +274,25 @@ func freePort() async throws -> Int {
         throw TestSupportError("could not find a free port: \(result)")
     }
     return port
+}
+
+/// Lets a fixed number of tasks wait until all of them have reached the same point, within a bound: a party that
+/// never arrives makes the others throw instead of hanging the test.
+actor Rendezvous {
+    struct Timeout: Error {}
+    let parties: Int
+    private(set) var arrived = 0
+
+    init(parties: Int) { self.parties = parties }
+
+    private func arrive() { arrived += 1 }
+
+    nonisolated func arriveAndWait(atMost bound: Duration) async throws {
+        await arrive()
+        let deadline = ContinuousClock.now + bound
+        while await arrived < parties {
+            guard ContinuousClock.now < deadline else { throw Timeout() }
+            try await Task.sleep(for: .milliseconds(10))
+        }
+    }
 }
