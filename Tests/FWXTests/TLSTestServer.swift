@@ -2,6 +2,7 @@
 // client certificate from one CA, started as a child process on a free port of 127.0.0.1. Plus the test PKI
 // (scripts/test-pki, countries NL and DE) it and the client use, made once per test run.
 import Foundation
+import Synchronization
 import Testing
 #if canImport(Glibc)
 import Glibc
@@ -234,8 +235,24 @@ func offPool<T: Sendable>(_ work: @escaping @Sendable () throws -> T) async thro
     }
 }
 
-/// A TCP port on 127.0.0.1 that nothing listens on (bound to port 0, read back, closed).
+/// Ports handed out by ``unusedLocalPort()`` in this process: never handed out twice.
+private let handedOutPorts = Mutex<Set<Int>>([])
+
+/// A TCP port on 127.0.0.1 that nothing listens on, for a test server or node to listen on later (and again after a
+/// restart). Taken at random from 20000-26999: below the kernel's ephemeral range (32768-60999 by default), which a
+/// port from bind(0) would be in, so no outgoing connection of another test can take it as its local port in the
+/// meantime; and apart from scripts/pg-cluster's ports (27000-32699). Never the same port twice in one run.
 func unusedLocalPort() throws -> Int {
+    for _ in 0..<500 {
+        let port = Int.random(in: 20_000...26_999)
+        guard handedOutPorts.withLock({ $0.insert(port).inserted }) else { continue }
+        if try canListen(on: port) { return port }
+    }
+    throw TestSupportError("no free port on 127.0.0.1 in 20000-26999 after 500 tries")
+}
+
+/// Whether a listening socket could bind `port` on 127.0.0.1 now (with SO_REUSEADDR, as servers set it).
+private func canListen(on port: Int) throws -> Bool {
     #if canImport(Glibc)
     let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
     #else
@@ -243,16 +260,14 @@ func unusedLocalPort() throws -> Int {
     #endif
     guard fd >= 0 else { throw TestSupportError("socket() failed") }
     defer { close(fd) }
+    var one: Int32 = 1
+    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, socklen_t(MemoryLayout<Int32>.size))
     var address = sockaddr_in()
     address.sin_family = sa_family_t(AF_INET)
-    address.sin_port = 0
+    address.sin_port = UInt16(port).bigEndian
     address.sin_addr.s_addr = inet_addr("127.0.0.1")
-    var length = socklen_t(MemoryLayout<sockaddr_in>.size)
-    let bound = withUnsafeMutablePointer(to: &address) { pointer in
-        pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) { socketAddress in
-            bind(fd, socketAddress, length) == 0 && getsockname(fd, socketAddress, &length) == 0
-        }
+    let length = socklen_t(MemoryLayout<sockaddr_in>.size)
+    return withUnsafeMutablePointer(to: &address) { pointer in
+        pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, length) == 0 }
     }
-    guard bound else { throw TestSupportError("bind() on 127.0.0.1 failed") }
-    return Int(UInt16(bigEndian: address.sin_port))
 }
