@@ -34,6 +34,36 @@ public enum IntakeOutcome: Sendable {
     }
 }
 
+/// The bytes of a submitted batch: in memory, or spooled to a file (large bodies; see `limits.spoolBodiesOverBytes`).
+public enum BatchBody: Sendable {
+    case memory([UInt8])
+    case spooled(SpoolFile)
+
+    /// Its size in bytes.
+    public var count: Int {
+        switch self {
+        case .memory(let bytes): return bytes.count
+        case .spooled(let spool): return spool.count
+        }
+    }
+
+    /// A reader from the start, for one parse.
+    func source(name: String) -> ByteSource {
+        switch self {
+        case .memory(let bytes): return ByteSource(bytes: bytes, name: name)
+        case .spooled(let spool): return spool.source(name: name)
+        }
+    }
+
+    /// All the bytes in one array: for storing an accepted batch, or for a check that needs the whole document.
+    func bytes() throws -> [UInt8] {
+        switch self {
+        case .memory(let bytes): return bytes
+        case .spooled(let spool): return try spool.readAll()
+        }
+    }
+}
+
 /// Takes in a signed batch the way a node must: the signature (with the signer's chain, revocation and country)
 /// and the content (schema and business rules) are checked in parallel, each on its own thread; the sender must
 /// be the caller; then the batch and its records are kept in one transaction together with the signed receipt.
@@ -54,14 +84,22 @@ public struct BatchIntake: Sendable {
     /// Checks and keeps `bytes` from `caller`; `pushTo` lists the peers to forward an accepted batch to.
     public func submit(_ bytes: [UInt8], caller: CallerIdentity, pushTo: @Sendable (BatchHeader, [IncomingRecord]) -> [String],
                        name: String = "batch") async throws -> IntakeOutcome {
+        try await submit(.memory(bytes), caller: caller, pushTo: pushTo, name: name)
+    }
+
+    /// Checks and keeps `body` from `caller`. A spooled body is read into memory only once it has passed every
+    /// check, to be stored: a refused one never is.
+    public func submit(_ body: BatchBody, caller: CallerIdentity, pushTo: @Sendable (BatchHeader, [IncomingRecord]) -> [String],
+                       name: String = "batch") async throws -> IntakeOutcome {
         let receivedAt = Date()
-        let checked = try await checker.check(bytes, name: name)
+        let checked = try await checker.check(body, name: name)
         switch checked {
         case .refused(let outcome, let header):
             if let header, header.sender.country != caller.country { return Self.forbidden(header, caller) }
             return outcome
         case .checked(let header, let records, let digest):
             if header.sender.country != caller.country { return Self.forbidden(header, caller) }
+            let bytes = try body.bytes()
             let submission = BatchSubmission(
                 batchId: header.batchId, sender: header.sender, sequenceNumber: header.sequenceNumber,
                 recipients: header.recipients, digest: digest, signedBatch: bytes, records: records, caller: caller,
@@ -136,6 +174,12 @@ public struct SignedBatchChecker: Sendable {
     /// `ignoring` drops findings of those rules (a feed page is a cut of a record stream, so links to records
     /// outside the page are expected there).
     public func check(_ bytes: [UInt8], name: String, ignoring: Set<String> = []) async throws -> CheckResult {
+        try await check(.memory(bytes), name: name, ignoring: ignoring)
+    }
+
+    /// Verifies the signature and validates and reads the content of a signed batch, in memory or spooled, in one
+    /// parse.
+    public func check(_ body: BatchBody, name: String, ignoring: Set<String> = []) async throws -> CheckResult {
         let verifier = self.verifier
         let maxRecords = maxRecordsPerBatch
         let now = self.now
@@ -149,7 +193,7 @@ public struct SignedBatchChecker: Sendable {
             let tap = pass.tap()
             let report: BatchReadReport
             do {
-                report = try reader.read(ByteSource(bytes: bytes, name: name), canonicalTap: tap,
+                report = try reader.read(body.source(name: name), canonicalTap: tap,
                                          header: { collected.header = $0 }, record: { record in
                     guard collected.records.count < maxRecords else { throw TooManyRecords() }
                     var record = record
@@ -164,7 +208,7 @@ public struct SignedBatchChecker: Sendable {
             } catch is TooManyRecords {
                 return ReadResult(report: nil, header: collected.header, records: [], signature: nil)
             }
-            let signature = Result { try verifier.verify(tapped: tap, pass: pass, name: name) { bytes } }
+            let signature = Result { try verifier.verify(tapped: tap, pass: pass, name: name) { try body.bytes() } }
             return ReadResult(report: report, header: collected.header, records: collected.records, signature: signature)
         }
         guard var report = reading.report else {

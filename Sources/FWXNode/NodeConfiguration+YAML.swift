@@ -33,7 +33,8 @@ struct ConfigurationReader {
         ("store", ["sqlite", "postgres"]),
         ("store.postgres", ["url", "passwordFile", "poolSize", "connectTimeoutSeconds"]),
         ("limits", ["maxBodyBytes", "maxRecordsPerBatch", "requestsPerMinutePerPeer", "maxFeedPage",
-                    "maxConcurrentBatches", "memoryBudgetBytes", "blockingThreads"]),
+                    "maxConcurrentBatches", "memoryBudgetBytes", "blockingThreads", "spoolBodiesOverBytes",
+                    "spoolDirectory"]),
         ("outbox", ["maxAttempts", "initialBackoffSeconds", "maxBackoffSeconds", "leaseSeconds", "pullLeaseSeconds"]),
         ("connections", ["handshakeTimeoutSeconds", "headerTimeoutSeconds", "bodyTimeoutSeconds", "idleTimeoutSeconds",
                          "maxPerClientAddress"]),
@@ -51,6 +52,7 @@ struct ConfigurationReader {
     enum Bounds {
         static let maxBodyBytes = 1024...4_294_967_296
         static let maxRecordsPerBatch = 1...1_000_000
+        static let spoolBodiesOverBytes = 0...4_294_967_296
         static let requestsPerMinutePerPeer = 1...1_000_000
         static let maxFeedPage = 1...100_000
         static let maxAttempts = 1...1000
@@ -206,6 +208,21 @@ struct ConfigurationReader {
             }
             if let entry = optional(section, "blockingThreads"), let value = integer(entry, in: Bounds.blockingThreads) {
                 limits.blockingThreads = value
+            }
+            if let entry = optional(section, "spoolBodiesOverBytes"),
+               let value = integer(entry, in: Bounds.spoolBodiesOverBytes, hint: "0 spools every batch") {
+                limits.spoolBodiesOverBytes = value
+            }
+            if let entry = optional(section, "spoolDirectory"), let path = path(entry) {
+                var info = stat()
+                if stat(path, &info) != 0 || info.st_mode & S_IFMT != S_IFDIR {
+                    problem(.fileProblem, entry.path, entry.mark, "folder \(path) does not exist; create it for the node's user")
+                } else if access(path, W_OK | X_OK) != 0 {
+                    problem(.fileProblem, entry.path, entry.mark,
+                            "folder \(path) is not writable by this user; give the node's user write access")
+                } else {
+                    limits.spoolDirectory = path
+                }
             }
         }
 

@@ -236,6 +236,19 @@ public struct StoreSettings: Sendable, Hashable {
     }
 }
 
+extension NodeConfiguration {
+    /// The folder spooled bodies go to: `limits.spoolDirectory`, else the SQLite store's folder, else `TMPDIR`
+    /// (or `/tmp`).
+    public var spoolDirectory: String {
+        if let folder = limits.spoolDirectory { return folder }
+        if let sqlitePath = store.configuration.sqlitePath {
+            return URL(fileURLWithPath: sqlitePath).deletingLastPathComponent().path
+        }
+        let temporary = ProcessInfo.processInfo.environment["TMPDIR"] ?? ""
+        return temporary.isEmpty ? "/tmp" : temporary
+    }
+}
+
 /// Limits that protect the node from oversized or too frequent requests, and from more work at once than it has
 /// memory and cores for.
 public struct NodeLimits: Sendable, Hashable {
@@ -255,12 +268,19 @@ public struct NodeLimits: Sendable, Hashable {
     public var memoryBudgetBytes: Int
     /// Threads for blocking work (XML, signatures); more work waits for one (default: one per core, at least 2).
     public var blockingThreads: Int
+    /// A request body larger than this is written to a nameless spool file while it is checked, not held in memory,
+    /// and read in only once accepted (default 8 MiB; 0 spools every batch).
+    public var spoolBodiesOverBytes: Int
+    /// Folder of the spool files (default: the SQLite store's folder; with a PostgreSQL store, `TMPDIR` or `/tmp`).
+    /// It must be on a disk, not a RAM file system, or the spool saves no memory.
+    public var spoolDirectory: String?
 
     /// Limits, with FWX's defaults (some derived from this machine, ``MachineDefaults``) for those not given.
     public init(maxBodyBytes: Int = 33_554_432, maxRecordsPerBatch: Int = 10_000, requestsPerMinutePerPeer: Int = 600,
                 maxFeedPage: Int = 1000, maxConcurrentBatches: Int = MachineDefaults.current.maxConcurrentBatches,
                 memoryBudgetBytes: Int = MachineDefaults.current.memoryBudgetBytes,
-                blockingThreads: Int = MachineDefaults.current.blockingThreads) {
+                blockingThreads: Int = MachineDefaults.current.blockingThreads,
+                spoolBodiesOverBytes: Int = 8 << 20, spoolDirectory: String? = nil) {
         self.maxBodyBytes = maxBodyBytes
         self.maxRecordsPerBatch = maxRecordsPerBatch
         self.requestsPerMinutePerPeer = requestsPerMinutePerPeer
@@ -268,6 +288,8 @@ public struct NodeLimits: Sendable, Hashable {
         self.maxConcurrentBatches = maxConcurrentBatches
         self.memoryBudgetBytes = memoryBudgetBytes
         self.blockingThreads = blockingThreads
+        self.spoolBodiesOverBytes = spoolBodiesOverBytes
+        self.spoolDirectory = spoolDirectory
     }
 
     /// The defaults of the limits that depend on the machine: its cores and its memory (physical, or the cgroup's

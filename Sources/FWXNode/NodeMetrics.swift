@@ -64,6 +64,11 @@ public final class NodeMetrics: Sendable {
         registry.makeCounter(name: "fwx_admission_refusals_total", labels: [("reason", reason)]).increment()
     }
 
+    /// A request body written to a spool file while it was checked, not held in memory.
+    func spooledBody() {
+        registry.makeCounter(name: "fwx_spooled_bodies_total", labels: []).increment()
+    }
+
     /// A TLS handshake the node refused or that failed, by reason (`no-certificate`, `certificate-refused`,
     /// `protocol-version`, `no-shared-cipher`, `not-tls`, `handshake-timeout`, `handshake-failed`).
     func tlsRefusal(_ reason: String) {

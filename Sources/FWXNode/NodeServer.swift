@@ -214,27 +214,60 @@ struct Routes: Sendable {
     /// Marks a body refused by ``readAndSubmit(_:_:)`` for being over `maxBodyBytes` (413).
     static let bodyTooLarge = "body-over-limit"
 
-    /// Reads the body (at most `maxBodyBytes`: a chunked body is cut there) and hands it to the intake.
+    /// Reads the body (at most `maxBodyBytes`: a chunked body is cut there) and hands it to the intake. A body over
+    /// `spoolBodiesOverBytes` (declared, or once it grows past that) goes to a nameless spool file instead of
+    /// memory: a large batch that is refused never sits in memory whole.
     private func readAndSubmit(_ request: Request, _ caller: CallerIdentity) async throws -> IntakeOutcome {
-        let limit = node.configuration.limits.maxBodyBytes
+        let limits = node.configuration.limits
+        let limit = limits.maxBodyBytes
+        let spoolOver = limits.spoolBodiesOverBytes
+        let declared = request.headers[.contentLength].flatMap { Int($0) }
         // Straight into one array of the declared size: collecting into a ByteBuffer first would hold the body
         // twice (and the buffer's doubling growth up to twice more) at the moment of the copy.
         var bytes: [UInt8] = []
-        if let declared = request.headers[.contentLength].flatMap({ Int($0) }), declared <= limit {
-            bytes.reserveCapacity(declared)
+        var spool: SpoolFile?
+        var received = 0
+        if let declared, declared <= limit {
+            if declared > spoolOver {
+                spool = try SpoolFile(directory: node.configuration.spoolDirectory)
+                bytes.reserveCapacity(min(declared, Self.spoolWriteBytes))
+            } else {
+                bytes.reserveCapacity(declared)
+            }
         }
         for try await chunk in request.body {
-            guard bytes.count + chunk.readableBytes <= limit else {
+            guard received + chunk.readableBytes <= limit else {
                 return .tooLarge(rule: Self.bodyTooLarge, message: "body over \(limit) bytes")
             }
+            received += chunk.readableBytes
             bytes.append(contentsOf: chunk.readableBytesView)
+            if spool == nil, received > spoolOver {
+                spool = try SpoolFile(directory: node.configuration.spoolDirectory)
+            }
+            // Written a megabyte at a time: page-cache writes, short enough for the request's task.
+            if let spool, bytes.count >= Self.spoolWriteBytes {
+                try bytes.withUnsafeBytes { try spool.append($0) }
+                bytes.removeAll(keepingCapacity: true)
+            }
+        }
+        let body: BatchBody
+        if let spool {
+            node.metrics.spooledBody()
+            try bytes.withUnsafeBytes { try spool.append($0) }
+            bytes = []
+            body = .spooled(spool)
+        } else {
+            body = .memory(bytes)
+            bytes = []
         }
         let node = self.node
-        defer { bytes = [] }
-        return try await node.intake.submit(bytes, caller: caller, pushTo: { header, records in
+        return try await node.intake.submit(body, caller: caller, pushTo: { header, records in
             node.pushTargets(header: header, records: records, caller: caller)
         })
     }
+
+    /// How much of a spooled body is collected in memory before it is written out.
+    static let spoolWriteBytes = 1 << 20
 
     /// Refuses, before the body is read, a batch POST that is not XML (415) or declares a body over the limit (413).
     func checkIntake(_ request: Request, _ caller: CallerIdentity) async throws -> Response? {

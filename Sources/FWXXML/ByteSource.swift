@@ -14,6 +14,8 @@ public final class ByteSource {
     }
 
     private var backing: Backing
+    /// What owns a borrowed descriptor, kept alive as long as this source reads from it.
+    private var owner: AnyObject?
     private var memoryOffset = 0
     /// Bytes handed back by ``unread(_:)``, served before the backing source.
     private var pushedBack: [UInt8] = []
@@ -40,6 +42,14 @@ public final class ByteSource {
         self.backing = .file(fd: fd, ownsDescriptor: true)
         self.name = path
         self.totalSize = (info.st_mode & S_IFMT) == S_IFREG ? Int(info.st_size) : nil
+    }
+
+    /// Reads a spool file from its start (see ``SpoolFile``); the descriptor stays the spool's.
+    init(spool: SpoolFile, descriptor: Int32, count: Int, name: String) {
+        self.owner = spool
+        self.backing = .file(fd: descriptor, ownsDescriptor: false)
+        self.name = name
+        self.totalSize = count
     }
 
     /// Reads standard input.

@@ -157,7 +157,8 @@ struct NodeConfigurationTests {
 
                     """)
                 + """
-                limits: { maxBodyBytes: 1048576, maxRecordsPerBatch: 500, requestsPerMinutePerPeer: 60, maxFeedPage: 100 }
+                limits: { maxBodyBytes: 1048576, maxRecordsPerBatch: 500, requestsPerMinutePerPeer: 60, maxFeedPage: 100,
+                          spoolBodiesOverBytes: 0, spoolDirectory: pki }
                 outbox: { maxAttempts: 3, initialBackoffSeconds: 0.25, maxBackoffSeconds: 60 }
                 log: { level: WARNING }
 
@@ -167,7 +168,9 @@ struct NodeConfigurationTests {
             #expect(configuration.trust.certificates == [folder.path("pki/DE/ca.pem"), folder.path("pki/BE/ca.pem")])
             #expect(configuration.trust.crls == [folder.path("pki/NL/crl.pem")])
             #expect(configuration.limits == NodeLimits(maxBodyBytes: 1_048_576, maxRecordsPerBatch: 500,
-                                                       requestsPerMinutePerPeer: 60, maxFeedPage: 100))
+                                                       requestsPerMinutePerPeer: 60, maxFeedPage: 100,
+                                                       spoolBodiesOverBytes: 0, spoolDirectory: folder.path("pki")))
+            #expect(configuration.spoolDirectory == folder.path("pki"))
             #expect(configuration.outbox == OutboxSettings(maxAttempts: 3, initialBackoffSeconds: 0.25, maxBackoffSeconds: 60))
             #expect(configuration.logLevel == "warning")
             let greece = try #require(configuration.peer(country: "EL"))
@@ -203,6 +206,10 @@ struct NodeConfigurationTests {
     }
 
     static let refusals: [Refusal] = [
+        Refusal(name: "a spool folder that does not exist",
+                edits: [("store:", "limits: {spoolDirectory: spool}\nstore:")], code: .fileProblem,
+                key: "limits.spoolDirectory", lineText: "spoolDirectory", column: 10,
+                message: "does not exist; create it for the node's user"),
         Refusal(name: "a typo in a peer's key", edits: [("    pullEverySeconds: 30", "    pulEverySeconds: 30")],
                 code: .unknownKey, key: "peers[1].pulEverySeconds", lineText: "pulEverySeconds", column: 5,
                 message: "unknown key 'pulEverySeconds'; did you mean 'pullEverySeconds'?"),

@@ -6,6 +6,7 @@ import FWXClient
 import FWXModel
 @testable import FWXNode
 import FWXStore
+import FWXXML
 import Foundation
 import Synchronization
 import Testing
@@ -117,6 +118,86 @@ struct NodeHardeningTests {
             })
             let text = try await metrics(network)
             #expect(nodeTestMetric(text, "fwx_admission_refusals_total", label: "reason=\"memory-budget\"") == 1)
+        }
+    }
+
+    @Test("A body over spoolBodiesOverBytes is checked from a nameless spool file: stored byte for byte when accepted, refused with its findings, and the folder stays empty")
+    func spooledBodies() async throws {
+        try await withNodeTestNetwork(["NL", "DE"]) { network in
+            let spool = network.folder + "/spool"
+            try FileManager.default.createDirectory(atPath: spool, withIntermediateDirectories: true)
+            let nl = try await start(network, limits: NodeLimits(maxRecordsPerBatch: 20, spoolBodiesOverBytes: 4096,
+                                                                 spoolDirectory: spool))
+            var source = try NodeTestRecords(sender: "NL", seed: 1302)
+            // Declared length over the threshold: spooled from the first byte.
+            let batch = source.batch(source.next(5), sequence: 1)
+            let signed = try pki.sign(batch)
+            #expect(signed.count > 4096)
+            let accepted = try await network.post(signed, as: pki.liaison("NL"), to: "NL")
+            #expect(accepted.status == 200, "\(accepted.nodeTestText)")
+            #expect(try await nl.store.signedBatch(id: batch.header.batchId)?.bytes == signed)
+            // A spooled batch whose content was changed after signing: refused with the signature's finding.
+            let changed = try pki.sign(source.batch(source.next(3), sequence: 2))
+            var forged = changed
+            if let digit = forged.indices.first(where: { $0 > forged.count / 3 && forged[$0] == UInt8(ascii: "7") }) {
+                forged[digit] = UInt8(ascii: "8")
+            }
+            let refused = try await network.post(forged, as: pki.liaison("NL"), to: "NL")
+            #expect(refused.status == 422, "\(refused.nodeTestText)")
+            #expect(refused.nodeTestText.contains("FWX-G"), "\(refused.nodeTestText)")
+            // More records than the node takes: 413, nothing kept.
+            let tooMany = try pki.sign(source.batch(source.next(21), sequence: 3))
+            let tooLarge = try await network.post(tooMany, as: pki.liaison("NL"), to: "NL")
+            #expect(tooLarge.status == 413, "\(tooLarge.nodeTestText)")
+            // Chunked, no declared length: spooled once it grows past the threshold, then accepted.
+            let chunkedBatch = source.batch(source.next(4), sequence: 4)
+            let chunkedBody = try pki.sign(chunkedBatch)
+            let session = try TLSSession(port: network.ports["NL"]!, caller: pki.liaison("NL"), ca: pki.ca("NL"))
+            defer { session.terminate() }
+            session.send("POST /v1/batches HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/xml\r\n"
+                + "Transfer-Encoding: chunked\r\n\r\n")
+            let text = String(decoding: chunkedBody, as: UTF8.self)
+            var rest = Substring(text)
+            while !rest.isEmpty {
+                let piece = rest.prefix(3000)
+                rest = rest.dropFirst(piece.count)
+                session.send(String(piece.utf8.count, radix: 16) + "\r\n" + piece + "\r\n")
+            }
+            session.send("0\r\n\r\n")
+            #expect(await session.waitForOutput(containing: "</Receipt>", seconds: 20), "output: \(session.output)")
+            #expect(session.output.hasPrefix("HTTP/1.1 200"), "output: \(session.output.prefix(300))")
+            #expect(try await nl.store.signedBatch(id: chunkedBatch.header.batchId)?.bytes == chunkedBody)
+            #expect(try await nl.store.counts(origin: "NL").batches == 2)
+            // Every one of the four bodies went through the spool; none is left in the folder, since spool files
+            // have no name from their first moment.
+            #expect(nodeTestMetric(try await metrics(network), "fwx_spooled_bodies_total") == 4)
+            #expect(try FileManager.default.contentsOfDirectory(atPath: spool).isEmpty)
+            #expect(Self.idle(nl))
+        }
+    }
+
+    @Test("A spool file has no name, reads back what was written, from the start, as often as asked")
+    func spoolFile() throws {
+        try withTemporaryDirectory { folder in
+            let spool = try SpoolFile(directory: folder.path)
+            #expect(try FileManager.default.contentsOfDirectory(atPath: folder.path).isEmpty)
+            let bytes = (0..<300_000).map { UInt8(truncatingIfNeeded: $0 &* 31) }
+            try bytes[..<1000].withUnsafeBytes { try spool.append($0) }
+            try bytes[1000...].withUnsafeBytes { try spool.append($0) }
+            #expect(spool.count == bytes.count)
+            #expect(try spool.readAll() == bytes)
+            for _ in 0..<2 {
+                let source = spool.source(name: "spool")
+                var read: [UInt8] = []
+                var buffer = [UInt8](repeating: 0, count: 65_536)
+                while true {
+                    let n = buffer.withUnsafeMutableBytes { source.read(into: $0.baseAddress!, count: $0.count) }
+                    if n <= 0 { break }
+                    read += buffer[..<n]
+                }
+                #expect(read == bytes)
+            }
+            #expect(throws: FWXError.self) { try SpoolFile(directory: folder.path + "/missing") }
         }
     }
 
