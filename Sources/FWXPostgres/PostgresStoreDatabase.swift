@@ -275,7 +275,7 @@ public final class PostgresStoreDatabase: Sendable, Service {
         let request = Task {
             try await client.withConnection { connection in
                 guard state.leave(to: .leased) else { throw CancellationError() }
-                return try await body(connection)
+                return try await Self.untilClosed(connection) { try await body(connection) }
             }
         }
         let timer = Task {
@@ -304,6 +304,41 @@ public final class PostgresStoreDatabase: Sendable, Service {
                 timer.cancel()
                 outcome.finish(.failure(CancellationError()))
             }
+        }
+    }
+
+    /// How long an operation may go on after its connection closed under it before it is given up as unavailable.
+    static let closedGrace: Duration = .seconds(1)
+
+    /// Runs `body` on `connection`, but gives it up as unavailable once the connection has closed under it (the
+    /// server stopped or crashed) and `body` has not ended within ``closedGrace`` after that.
+    ///
+    /// A query whose connection closes normally fails at once with its own error; this is for the one that does
+    /// not. Seen under load after an immediate-mode stop of the server: a statement on a pooled connection closed
+    /// under it never ended, with no socket left open, so the caller (an outbox loop, a request) waited forever
+    /// and its task did not end on cancellation. Its outcome is unknown to the caller, as for any commit whose
+    /// answer is lost: FWX's writes are idempotent (a batch again is a duplicate with the first receipt) or leased
+    /// (an outbox claim runs out), so trying again is safe. The abandoned `body` keeps its task until it ends.
+    static func untilClosed<Result: Sendable>(
+        _ connection: PostgresConnection, _ body: @escaping @Sendable () async throws -> Result
+    ) async throws -> Result {
+        let outcome = LeaseOutcome<Result>()
+        let work = Task { try await body() }
+        connection.closeFuture.whenComplete { _ in
+            Task {
+                try? await Task.sleep(for: closedGrace)
+                outcome.finish(.failure(PostgresStoreError(.unavailable,
+                    "the connection to the database closed during the operation and it did not end (the server "
+                        + "stopped or went away); its outcome is unknown; try again")))
+            }
+        }
+        return try await withTaskCancellationHandler {
+            try await withCheckedThrowingContinuation { continuation in
+                outcome.wait(continuation)
+                Task { outcome.finish(await work.result) }
+            }
+        } onCancel: {
+            work.cancel()
         }
     }
 
