@@ -46,10 +46,11 @@ struct ProjectTests {
     }
 
     @Test("every element, attribute, type and code in the schemas has xs:documentation", arguments: [
-        "batch.xsd", "records.xsd", "codelists.xsd", "receipt.xsd",
+        "v1/batch.xsd", "v1/records.xsd", "v1/codelists.xsd", "v1/receipt.xsd",
+        "v2/batch.xsd", "v2/records.xsd", "v2/codelists.xsd",
     ])
     func schemasAreDocumented(file: String) throws {
-        let url = Self.root.appendingPathComponent("schemas/v1").appendingPathComponent(file)
+        let url = Self.root.appendingPathComponent("schemas").appendingPathComponent(file)
         let document = try XMLDocument(contentsOf: url, options: [])
         let undocumented = try document.nodes(forXPath: """
             //*[local-name()='element' or local-name()='attribute' or local-name()='enumeration' \
