@@ -89,16 +89,19 @@ final class LeaseOutcome<Value: Sendable>: Sendable {
         if let ready { continuation.resume(with: ready) }
     }
 
-    func finish(_ result: Result<Value, any Error>) {
-        let waiter = state.withLock { state -> CheckedContinuation<Value, any Error>? in
-            guard state.result == nil else { return nil }
+    /// Hands `result` over, unless an earlier one was; true when this one is the outcome.
+    @discardableResult
+    func finish(_ result: Result<Value, any Error>) -> Bool {
+        let (taken, waiter) = state.withLock { state -> (Bool, CheckedContinuation<Value, any Error>?) in
+            guard state.result == nil else { return (false, nil) }
             state.result = result
-            guard let continuation = state.continuation else { return nil }
+            guard let continuation = state.continuation else { return (true, nil) }
             state.continuation = nil
             state.delivered = true
-            return continuation
+            return (true, continuation)
         }
         waiter?.resume(with: result)
+        return taken
     }
 }
 
@@ -271,11 +274,12 @@ public final class PostgresStoreDatabase: Sendable, Service {
         let timeout = configuration.acquireTimeout
         let poolSize = configuration.poolSize
         let client = self.client
+        let logger = self.logger
         let outcome = LeaseOutcome<Result>()
         let request = Task {
             try await client.withConnection { connection in
                 guard state.leave(to: .leased) else { throw CancellationError() }
-                return try await Self.untilClosed(connection) { try await body(connection) }
+                return try await Self.untilClosed(connection, logger: logger) { try await body(connection) }
             }
         }
         let timer = Task {
@@ -320,16 +324,18 @@ public final class PostgresStoreDatabase: Sendable, Service {
     /// answer is lost: FWX's writes are idempotent (a batch again is a duplicate with the first receipt) or leased
     /// (an outbox claim runs out), so trying again is safe. The abandoned `body` keeps its task until it ends.
     static func untilClosed<Result: Sendable>(
-        _ connection: PostgresConnection, _ body: @escaping @Sendable () async throws -> Result
+        _ connection: PostgresConnection, logger: Logger, _ body: @escaping @Sendable () async throws -> Result
     ) async throws -> Result {
         let outcome = LeaseOutcome<Result>()
         let work = Task { try await body() }
         connection.closeFuture.whenComplete { _ in
             Task {
                 try? await Task.sleep(for: closedGrace)
-                outcome.finish(.failure(PostgresStoreError(.unavailable,
+                if outcome.finish(.failure(PostgresStoreError(.unavailable,
                     "the connection to the database closed during the operation and it did not end (the server "
-                        + "stopped or went away); its outcome is unknown; try again")))
+                        + "stopped or went away); its outcome is unknown; try again"))) {
+                    logger.warning("an operation was given up: its connection closed under it and it did not end")
+                }
             }
         }
         return try await withTaskCancellationHandler {
