@@ -114,7 +114,18 @@ public struct CSVMappingProfile: Sendable, Decodable {
     /// Reads and checks the profile at `path`.
     public static func load(path: String) throws -> CSVMappingProfile {
         guard let data = FileManager.default.contents(atPath: path) else {
-            throw FWXError(.io, "cannot read profile \(path)", location: path)
+            var isFolder: ObjCBool = false
+            let reason: String
+            if !FileManager.default.fileExists(atPath: path, isDirectory: &isFolder) {
+                reason = "there is no such file; check the path (profiles are YAML files, e.g. fixtures/profiles/nl-politie.yaml)"
+            } else if isFolder.boolValue {
+                reason = "it is a folder; give the profile's YAML file"
+            } else if !FileManager.default.isReadableFile(atPath: path) {
+                reason = "permission denied; give this user read access to it"
+            } else {
+                reason = "it could not be read"
+            }
+            throw FWXError(.io, "cannot read profile \(path): \(reason)", location: path)
         }
         guard let text = String(data: data, encoding: .utf8) else {
             throw FWXError(.profile, "the profile is not UTF-8 text", location: "profile \(path)")

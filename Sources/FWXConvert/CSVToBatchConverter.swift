@@ -205,7 +205,8 @@ public struct CSVToBatchConverter {
         }
         if let problem = headerRow.problem {
             let skipped = profile.csv.skipLines > 0 ? " (after the \(profile.csv.skipLines) lines the profile skips)" : ""
-            throw FWXError(.conversion, "the header row\(skipped) cannot be read: \(problem)", location: "\(source.name):\(headerRow.line)")
+            throw FWXError(.conversion, "the header row\(skipped) cannot be read: \(problem). This export may not fit its profile: \(profileExpectation()); "
+                               + "is it the right profile for this export?", location: "\(source.name):\(headerRow.line)")
         }
         let columns = try mapColumns(headerRow, file: source.name)
         let validator = BatchValidator(maxFindings: 100, now: options.now)
@@ -280,6 +281,14 @@ public struct CSVToBatchConverter {
         var field: CSVField
     }
 
+    /// What the profile expects of an export's header, for messages: encoding, delimiter, its first columns.
+    private func profileExpectation() -> String {
+        let delimiter = profile.csv.delimiter == 9 ? "tabs" : "'\(Character(Unicode.Scalar(profile.csv.delimiter)))'"
+        let columns = profile.columns.prefix(5).map { "'\($0.header)'" }.joined(separator: ", ")
+        return "profile \(profile.sourceName) expects \(profile.csv.dialect.encoding.rawValue) separated by \(delimiter), "
+            + "with columns \(columns)\(profile.columns.count > 5 ? ", …" : "")"
+    }
+
     private func mapColumns(_ headerRow: CSVRow, file: String) throws -> [MappedColumn] {
         var indexes: [String: Int] = [:]
         for (index, name) in headerRow.fields.enumerated() {
@@ -297,6 +306,15 @@ public struct CSVToBatchConverter {
                 columns.append(MappedColumn(index: index, header: headerRow.fields[index].csvTrimmed, mapping: mapping,
                                             field: CSVField.named(mapping.field)!))
             }
+        }
+        let required = profile.columns.filter { !$0.mappings.allSatisfy(\.optional) }.count
+        if missing.count >= 2 && missing.count * 2 >= required {
+            // Most of what the profile needs is absent: the wrong profile, rather than a column renamed.
+            let found = headerRow.fields.prefix(8).map { "'\($0.csvTrimmed.prefix(40))'" }.joined(separator: ", ")
+            throw FWXError(.conversion, "this export's header does not match profile \(profile.sourceName): "
+                               + "\(missing.count) of its \(required) required columns are missing; \(profileExpectation()), "
+                               + "found \(found)\(headerRow.fields.count > 8 ? ", …" : ""); is it the right profile for this export?",
+                           location: "\(file):\(headerRow.line)")
         }
         if !missing.isEmpty {
             let names = missing.map { "'\($0)'" }.joined(separator: ", ")

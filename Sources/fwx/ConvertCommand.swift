@@ -21,8 +21,9 @@ struct ConvertCommand: AsyncParsableCommand {
             instead. A summary goes to standard error.
 
             Exit status: 0 done (rows may have been rejected: see the summary); 1 rows rejected with --strict, \
-            an invalid input document, or an invalid result (not written unless --keep-invalid); 2 usage, \
-            profile or I/O error.
+            no record written (every row rejected, or none: no batch is written, the reject file is), an \
+            invalid input document, or an invalid result (not written unless --keep-invalid); 2 usage, \
+            profile or I/O error (including an export that does not fit the profile, and -o naming a folder).
             """)
 
     enum Format: String, ExpressibleByArgument, CaseIterable { case csv, xml, json }
@@ -83,6 +84,12 @@ struct ConvertCommand: AsyncParsableCommand {
         }
         if let sender, CountryCode.normalize(sender) == nil {
             throw ValidationError("--sender \(sender) is not an ISO 3166-1 alpha-2 country code")
+        }
+        for (path, option) in [(output, "-o"), (rejects ?? "-", "--rejects")] where path != "-" {
+            var isFolder: ObjCBool = false
+            if FileManager.default.fileExists(atPath: path, isDirectory: &isFolder), isFolder.boolValue {
+                throw ValidationError("\(option) \(path) is a folder; give a file name, for example \(path)/batch.xml")
+            }
         }
         if output != "-" && (output == input || output == rejects) {
             throw ValidationError("-o \(output) would overwrite the input or the reject file; choose another output")
@@ -149,6 +156,16 @@ struct ConvertCommand: AsyncParsableCommand {
         if strict && summary.rowsRejected > 0 {
             out.discard()
             Self.say("fwx convert: --strict: \(summary.rowsRejected) of \(summary.rowsRead) rows rejected; nothing written")
+            throw ExitCode(ExitStatus.invalid)
+        }
+        if summary.recordsWritten == 0 {
+            // An empty batch would look like a good conversion to a script that goes on to sign and send it.
+            out.discard()
+            try rejectOut?.commit()
+            var text = "fwx convert: no record written: \(summary.rowsRead) rows read, \(summary.rowsRejected) rejected"
+            if let rejectOut, summary.rowsRejected > 0 { text += " (see \(rejectOut.path))" }
+            Self.say(text + "; no batch was written. If every row was refused the same way, check that this is "
+                + "the right profile for this export")
             throw ExitCode(ExitStatus.invalid)
         }
         let valid = try validateStaged(out)
@@ -288,6 +305,8 @@ final class StagedOutput {
         if path == "-" {
             temporaryPath = NSTemporaryDirectory() + "/fwx-convert-\(getpid())-\(UInt32.random(in: 0...UInt32.max)).tmp"
         } else {
+            try OutputFiles.checkNotFolder(path)
+            OutputFiles.removeStalePartials(of: path)
             temporaryPath = path + ".partial-\(getpid())"
         }
         guard FileManager.default.createFile(atPath: temporaryPath, contents: nil) else {

@@ -26,6 +26,10 @@ struct FWXCommand: AsyncParsableCommand {
 
     static func main() async {
         LargeDocuments.growHeapsInLargeSteps()
+        if let problem = UsageSpelling.problem(in: Array(CommandLine.arguments.dropFirst())) {
+            FileHandle.standardError.write(Data("Error: \(problem)\n  See 'fwx --help' for more information.\n".utf8))
+            Foundation.exit(ExitStatus.usageOrIO)
+        }
         do {
             var command = try parseAsRoot()
             if var asyncCommand = command as? any AsyncParsableCommand {
@@ -62,6 +66,36 @@ enum ExitStatus {
     static let usageOrIO: Int32 = 2
 }
 
+/// Checks on output paths shared by the commands that write files through a `.partial-PID` file.
+enum OutputFiles {
+    /// Refuses, before any work, an output path that names a folder.
+    static func checkNotFolder(_ path: String, option: String = "-o") throws {
+        var isFolder: ObjCBool = false
+        if FileManager.default.fileExists(atPath: path, isDirectory: &isFolder), isFolder.boolValue {
+            throw FWXError(.usage, "\(option) \(path) is a folder; give a file name, for example \(path)/batch.xml",
+                           location: path)
+        }
+    }
+
+    /// Removes `PATH.partial-PID` files that runs no longer alive left behind (killed or crashed before they could
+    /// clean up), so none outlives the next run that writes the same output.
+    static func removeStalePartials(of path: String) {
+        let url = URL(fileURLWithPath: path)
+        let folder = url.deletingLastPathComponent().path
+        let prefix = url.lastPathComponent + ".partial-"
+        guard let names = try? FileManager.default.contentsOfDirectory(atPath: folder.isEmpty ? "." : folder) else {
+            return
+        }
+        for name in names where name.hasPrefix(prefix) {
+            guard let pid = Int32(name.dropFirst(prefix.count)), pid > 0, pid != getpid() else { continue }
+            // No such process: nobody writes this file any more.
+            if kill(pid, 0) != 0 && errno == ESRCH {
+                try? FileManager.default.removeItem(atPath: (folder.isEmpty ? "." : folder) + "/" + name)
+            }
+        }
+    }
+}
+
 /// Writes a file through a temporary file that is renamed into place only on success, so a failed run never
 /// leaves a half-written output behind, nor destroys an earlier good one.
 final class AtomicOutput {
@@ -73,6 +107,8 @@ final class AtomicOutput {
     /// - Parameter path: the output file, or nil / "-" for standard output.
     init(path: String?) throws {
         if let path, path != "-" {
+            try OutputFiles.checkNotFolder(path)
+            OutputFiles.removeStalePartials(of: path)
             self.path = path
             let temporary = path + ".partial-\(getpid())"
             guard FileManager.default.createFile(atPath: temporary, contents: nil) else {

@@ -1,0 +1,127 @@
+// Issue 17, item 4, through the built binary: a typo is called a typo with a "did you mean", a profile that cannot
+// be read says why, a wrong profile is named as the likely cause, `-o` naming a folder fails before any work, a
+// conversion that writes no record exits 1 and leaves no batch, and stale `.partial-PID` files of dead runs go.
+import Foundation
+import Testing
+
+@Suite("Liaison messages and exit codes")
+struct LiaisonMessagesTests {
+    static let nlProfile = Paths.repo("fixtures/profiles/nl-politie.yaml")
+    static let deProfile = Paths.repo("fixtures/profiles/de-zoll.yaml")
+    static let nlExport = Paths.repo("fixtures/exports/nl-politie.csv")
+    static let deExport = Paths.repo("fixtures/exports/de-zoll.csv")
+
+    @Test("every misspelt subcommand and long option gets a 'did you mean', exit 2, before anything runs",
+          arguments: [
+              (["validat", "x.xml"], "'validat' is not a command of 'fwx'; did you mean 'validate'?"),
+              (["convert", "--from", "csv", "--to", "xml", "--profil", "p.yaml", "x.csv", "-o", "y.xml"],
+               "unknown option '--profil' for 'fwx convert'; did you mean '--profile'?"),
+              (["convert", "--form", "csv", "--to", "xml", "x.csv", "-o", "y.xml"],
+               "unknown option '--form' for 'fwx convert'; did you mean '--from'?"),
+              (["store", "cpy"], "'cpy' is not a command of 'fwx store'; did you mean 'copy'?"),
+              (["verify", "--trsut", "t", "x.xml"], "did you mean '--trust'?"),
+              (["xyzzy"], "'xyzzy' is not a command of 'fwx'; the commands are: validate, sign,"),
+          ] as [([String], String)])
+    func typos(arguments: [String], message: String) throws {
+        let result = try runFWX(arguments)
+        #expect(result.status == 2, "\(arguments): \(result)")
+        #expect(result.stderr.contains(message), "\(arguments): \(result.stderr)")
+        #expect(result.stdout.isEmpty)
+    }
+
+    @Test("correct commands and options are not flagged: help, values after --, option=value")
+    func noFalseAlarms() throws {
+        #expect(try runFWX(["help", "convert"]).status == 0)
+        #expect(try runFWX(["validate", "--format=json", Paths.sample]).status == 0)
+        let afterDashes = try runFWX(["validate", "--", "--not-an-option.xml"])
+        #expect(afterDashes.status == 2 && !afterDashes.stderr.contains("unknown option"), "\(afterDashes)")
+    }
+
+    @Test("a profile that cannot be read says why: no such file, a folder, not YAML")
+    func unreadableProfile() throws {
+        try withTemporaryDirectory { folder in
+            let out = folder.appendingPathComponent("out.xml").path
+            let notYAML = try writeFile(folder, "bad.yaml", "csv: [unclosed\n")
+            for (profile, reason) in [(folder.path + "/nosuch.yaml", "there is no such file"),
+                                      (folder.path, "it is a folder"),
+                                      (notYAML, "not valid YAML")] {
+                let result = try runFWX(["convert", "--from", "csv", "--to", "xml", "--profile", profile,
+                                         Self.nlExport, "-o", out])
+                #expect(result.status == 2, "\(profile): \(result)")
+                #expect(result.stderr.contains(reason), "\(profile): \(result.stderr)")
+            }
+            #expect(try FileManager.default.contentsOfDirectory(atPath: folder.path).sorted() == ["bad.yaml"])
+        }
+    }
+
+    @Test("a wrong profile is named as the likely cause, before any row-level message", arguments: [
+        (nlProfile, deExport), (deProfile, nlExport),
+    ])
+    func wrongProfile(profile: String, export: String) throws {
+        try withTemporaryDirectory { folder in
+            let out = folder.appendingPathComponent("out.xml").path
+            let result = try runFWX(["convert", "--from", "csv", "--to", "xml", "--profile", profile, export, "-o", out])
+            #expect(result.status == 2, "\(result)")
+            #expect(result.stderr.contains("is it the right profile for this export?"), "\(result.stderr)")
+            #expect(result.stderr.contains("profile \(profile) expects"), "\(result.stderr)")
+            #expect(try FileManager.default.contentsOfDirectory(atPath: folder.path).isEmpty, "nothing written")
+        }
+    }
+
+    @Test("-o naming a folder fails before any work, for convert and for generate")
+    func outputIsAFolder() throws {
+        try withTemporaryDirectory { folder in
+            let convert = try runFWX(["convert", "--from", "csv", "--to", "xml", "--profile", Self.nlProfile,
+                                      Self.nlExport, "-o", folder.path])
+            #expect(convert.status == 2, "\(convert)")
+            #expect(convert.stderr.contains("-o \(folder.path) is a folder; give a file name"), "\(convert.stderr)")
+            #expect(!convert.stderr.contains("valid ("), "nothing was converted or validated first")
+            let generate = try runFWX(["generate", "--records", "3", "-o", folder.path])
+            #expect(generate.status == 2, "\(generate)")
+            #expect(generate.stderr.contains("is a folder"), "\(generate.stderr)")
+            #expect(try FileManager.default.contentsOfDirectory(atPath: folder.path).isEmpty)
+        }
+    }
+
+    @Test("a conversion that writes no record exits 1 and leaves no batch, only the reject file")
+    func noRecordWritten() throws {
+        try withTemporaryDirectory { folder in
+            // The header and two bad rows of the shipped NL export with bad rows (an unmapped category, an
+            // impossible date): every row is rejected.
+            let lines = try String(contentsOfFile: Paths.repo("fixtures/exports/nl-politie-with-bad-rows.csv"),
+                                   encoding: .utf8).components(separatedBy: "\r\n")
+            let bad = lines.filter { line in ["vuurwerk X", "31-02-2026"].contains { line.contains($0) } }
+            try #require(bad.count == 2, "the two bad rows of the fixture: \(bad.count)")
+            let export = try writeFile(folder, "all-bad.csv", ([lines[0]] + bad).joined(separator: "\r\n") + "\r\n")
+            let out = folder.appendingPathComponent("out.xml").path
+            let result = try runFWX(["convert", "--from", "csv", "--to", "xml", "--profile", Self.nlProfile, export,
+                                     "-o", out])
+            #expect(result.status == 1, "\(result)")
+            #expect(result.stderr.contains("no record written"), "\(result.stderr)")
+            #expect(result.stderr.contains("no batch was written"))
+            #expect(!FileManager.default.fileExists(atPath: out))
+            #expect(FileManager.default.fileExists(atPath: out + ".rejects.csv"), "the reasons are kept")
+            // A header and no rows at all: the same.
+            let empty = try writeFile(folder, "empty.csv", lines[0] + "\r\n")
+            let none = try runFWX(["convert", "--from", "csv", "--to", "xml", "--profile", Self.nlProfile, empty,
+                                   "-o", out])
+            #expect(none.status == 1, "\(none)")
+            #expect(!FileManager.default.fileExists(atPath: out))
+        }
+    }
+
+    @Test("a .partial file of a run that is no longer alive is removed by the next run; a live run's is kept")
+    func stalePartials() throws {
+        try withTemporaryDirectory { folder in
+            let out = folder.appendingPathComponent("out.xml").path
+            // A process id that no process has (above the kernel's pid_max) and pid 1, which is always alive.
+            try writeFile(folder, "out.xml.partial-4194305", "half a batch")
+            try writeFile(folder, "out.xml.partial-1", "someone else's")
+            let result = try runFWX(["convert", "--from", "csv", "--to", "xml", "--profile", Self.nlProfile,
+                                     Self.nlExport, "-o", out])
+            #expect(result.status == 0, "\(result)")
+            let names = try FileManager.default.contentsOfDirectory(atPath: folder.path).sorted()
+            #expect(names == ["out.xml", "out.xml.partial-1", "out.xml.rejects.csv"], "\(names)")
+        }
+    }
+}
