@@ -110,11 +110,7 @@ extension PostgresNodeStore {
             // The row that refused the claim is gone (never happens: batches are not deleted); claim again.
             throw TransactionRetry()
         }
-        return .conflict(StoreConflict(
-            rule: RuleID.sequenceReused,
-            message: "sequence number \(submission.sequenceNumber) of \(submission.sender.country)/"
-                + "\(submission.sender.agencyId) is already used by batch \(other); "
-                + "number each new batch with the next sequence number"))
+        return .conflict(.sequenceReused(submission.sequenceNumber, sender: submission.sender, usedBy: other))
     }
 
     public func keepReceipt(batchId: String, receipt: [UInt8]) async throws -> [UInt8] {

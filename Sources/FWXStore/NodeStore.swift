@@ -83,6 +83,15 @@ public struct StoreConflict: Sendable, Hashable {
         self.rule = rule
         self.message = message
     }
+
+    /// `sender`'s sequence number `number` is taken by batch `other`: says what to do, the same on every backend.
+    public static func sequenceReused(_ number: UInt64, sender: NodeIdentity, usedBy other: String) -> StoreConflict {
+        StoreConflict(rule: RuleID.sequenceReused, message:
+            "sequence number \(number) of \(sender.country)/\(sender.agencyId) is already used by batch \(other); a node "
+                + "takes each sequence number of a sender once: give this batch the next number (fwx convert without "
+                + "--sequence takes it from the sender's counter file .fwx-sequence-\(sender.country)-\(sender.agencyId) "
+                + "next to its output), sign it again and send it")
+    }
 }
 
 /// What keeping a batch came to. The store never signs: the caller signs a receipt for the outcomes after the

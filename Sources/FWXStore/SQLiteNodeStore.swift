@@ -201,11 +201,7 @@ public final class SQLiteNodeStore: NodeStore {
                 SELECT batch_id FROM batches WHERE sender_country = ? AND sender_agency = ? AND sequence_number = ?
                 """, arguments: [submission.sender.country, submission.sender.agencyId,
                                  Int64(bitPattern: submission.sequenceNumber)]) {
-                return .conflict(StoreConflict(
-                    rule: RuleID.sequenceReused,
-                    message: "sequence number \(submission.sequenceNumber) of \(submission.sender.country)/"
-                        + "\(submission.sender.agencyId) is already used by batch \(other); "
-                        + "number each new batch with the next sequence number"))
+                return .conflict(.sequenceReused(submission.sequenceNumber, sender: submission.sender, usedBy: other))
             }
             let outcomes = try Self.keep(db, submission.records, origin: submission.sender.country,
                                          recipients: submission.recipients, batchId: submission.batchId,

@@ -43,7 +43,10 @@ struct ConvertCommand: AsyncParsableCommand {
     @Option(help: "Sender agency id instead of the profile's batch.agencyId (--from csv).")
     var agency: String?
 
-    @Option(help: "Per-sender sequence number of the batch (--from csv; default 1).")
+    @Option(help: ArgumentHelp("Per-sender sequence number of the batch (--from csv).",
+                               discussion: "Without it the next number is taken from the sender's counter file "
+                                   + ".fwx-sequence-CC-AGENCY in the output's folder (1 for the first batch); a "
+                                   + "node refuses a number used before (FWX-N002)."))
     var sequence: UInt64?
 
     @Flag(help: "Refuse the whole conversion when any row is rejected (exit 1, nothing written).")
@@ -73,6 +76,9 @@ struct ConvertCommand: AsyncParsableCommand {
         }
         if from == .csv {
             guard profile != nil else { throw ValidationError("--from csv needs --profile FILE, the mapping profile of the export") }
+            if output == "-" && sequence == nil {
+                throw ValidationError("with -o - give --sequence N: the sender's sequence counter is kept in the output's folder")
+            }
             if output == "-" && rejects == nil && !strict {
                 throw ValidationError("with -o - name the reject file with --rejects FILE (or use --strict)")
             }
@@ -117,8 +123,18 @@ struct ConvertCommand: AsyncParsableCommand {
 
     private func convertCSV() throws {
         let mappingProfile = try CSVMappingProfile.load(path: profile!)
-        let converter = try CSVToBatchConverter(profile: mappingProfile, options: CSVConversionOptions(
-            senderCountry: sender.flatMap(CountryCode.normalize), agencyId: agency, sequenceNumber: sequence ?? 1))
+        var options = CSVConversionOptions(senderCountry: sender.flatMap(CountryCode.normalize), agencyId: agency,
+                                           sequenceNumber: sequence ?? 1)
+        var converter = try CSVToBatchConverter(profile: mappingProfile, options: options)
+        // No --sequence: the next number of the sender's counter, kept (and locked) in the output's folder.
+        var counter: SequenceCounter?
+        if sequence == nil {
+            let folder = URL(fileURLWithPath: output).deletingLastPathComponent().path
+            let opened = try SequenceCounter(folder: folder, sender: converter.header.sender)
+            options.sequenceNumber = opened.next
+            converter = try CSVToBatchConverter(profile: mappingProfile, options: options)
+            counter = opened
+        }
         let source = try openInput()
         let out = try StagedOutput(path: output)
         let rejectPath = rejects ?? output + ".rejects.csv"
@@ -177,9 +193,12 @@ struct ConvertCommand: AsyncParsableCommand {
         }
         try out.commit()
         try rejectOut?.commit()
+        try counter?.record(options.sequenceNumber)
         var text = "fwx convert: \(summary.rowsRead) rows read, \(summary.recordsWritten) records written "
             + "(\(summary.seizures) seizures, \(summary.shipments) shipments), \(summary.rowsRejected) rows rejected"
         if let rejectOut { text += summary.rowsRejected > 0 ? " (see \(rejectOut.path))" : " (\(rejectOut.path) lists none)" }
+        text += "; sequence number \(options.sequenceNumber)"
+        if let counter { text += " (from \(counter.path); the next batch gets \(options.sequenceNumber + 1))" }
         Self.say(text)
         if !valid { throw ExitCode(ExitStatus.invalid) }
     }

@@ -110,6 +110,46 @@ struct LiaisonMessagesTests {
         }
     }
 
+    @Test("without --sequence each conversion takes the sender's next number from the counter next to its output; a failed one uses none")
+    func sequenceCounter() throws {
+        try withTemporaryDirectory { folder in
+            func convert(_ export: String, _ name: String, _ extra: [String] = []) throws -> ProcessResult {
+                try runFWX(["convert", "--from", "csv", "--to", "xml", "--profile", Self.nlProfile, export,
+                            "-o", folder.appendingPathComponent(name).path] + extra)
+            }
+            func sequence(_ name: String) throws -> String? {
+                let xml = try String(contentsOfFile: folder.appendingPathComponent(name).path, encoding: .utf8)
+                return xml.firstMatch(of: /<SequenceNumber>([0-9]+)<\/SequenceNumber>/).map { String($0.output.1) }
+            }
+            let first = try convert(Self.nlExport, "one.xml")
+            #expect(first.status == 0, "\(first)")
+            #expect(first.stderr.contains("sequence number 1 (from "), "\(first.stderr)")
+            #expect(first.stderr.contains("the next batch gets 2"))
+            let second = try convert(Self.nlExport, "two.xml")
+            #expect(second.status == 0, "\(second)")
+            #expect(try sequence("one.xml") == "1" && sequence("two.xml") == "2")
+            let counters = try FileManager.default.contentsOfDirectory(atPath: folder.path).filter { $0.hasPrefix(".fwx-sequence-NL-") }
+            try #require(counters.count == 1, "\(counters)")
+            let counterPath = folder.appendingPathComponent(counters[0]).path
+            #expect(try String(contentsOfFile: counterPath, encoding: .utf8) == "2\n")
+            // A conversion that writes nothing keeps the number for the next one.
+            let empty = try writeFile(folder, "empty.csv", try String(contentsOfFile: Self.nlExport, encoding: .utf8)
+                .components(separatedBy: "\r\n")[0] + "\r\n")
+            #expect(try convert(empty, "none.xml").status == 1)
+            #expect(try String(contentsOfFile: counterPath, encoding: .utf8) == "2\n")
+            // --sequence is taken as given and leaves the counter alone.
+            #expect(try convert(Self.nlExport, "seven.xml", ["--sequence", "7"]).status == 0)
+            #expect(try sequence("seven.xml") == "7")
+            #expect(try String(contentsOfFile: counterPath, encoding: .utf8) == "2\n")
+            #expect(try convert(Self.nlExport, "three.xml").status == 0)
+            #expect(try sequence("three.xml") == "3")
+            // Standard output has no folder for the counter: --sequence is needed.
+            let toStdout = try runFWX(["convert", "--from", "csv", "--to", "xml", "--profile", Self.nlProfile,
+                                       Self.nlExport, "-o", "-", "--strict"])
+            #expect(toStdout.status == 2 && toStdout.stderr.contains("with -o - give --sequence N"), "\(toStdout)")
+        }
+    }
+
     @Test("a .partial file of a run that is no longer alive is removed by the next run; a live run's is kept")
     func stalePartials() throws {
         try withTemporaryDirectory { folder in
@@ -121,6 +161,7 @@ struct LiaisonMessagesTests {
                                      Self.nlExport, "-o", out])
             #expect(result.status == 0, "\(result)")
             let names = try FileManager.default.contentsOfDirectory(atPath: folder.path).sorted()
+                .filter { !$0.hasPrefix(".fwx-sequence-") }
             #expect(names == ["out.xml", "out.xml.partial-1", "out.xml.rejects.csv"], "\(names)")
         }
     }

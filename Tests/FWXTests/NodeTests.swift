@@ -195,6 +195,11 @@ struct NodeTests {
                 #expect(response.status == 409)
                 let error = try #require(response.nodeTestError, "not an FWX error body: \(response.nodeTestText)")
                 #expect(error.status == 409 && error.rule == rule)
+                if rule == RuleID.sequenceReused {
+                    // The refusal says what to do, naming the counter fwx convert keeps.
+                    #expect(error.message.contains("give this batch the next number"), "\(error.message)")
+                    #expect(error.message.contains(".fwx-sequence-NL-"), "\(error.message)")
+                }
                 #expect(try await nl.store.counts(origin: nil) == before)
                 #expect(try await nl.store.recordIds(origin: nil) == heldIds)
             }
