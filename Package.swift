@@ -79,7 +79,7 @@ let package = Package(
         ),
         .target(
             name: "FWXConvert",
-            dependencies: ["FWXModel", "FWXXML", .product(name: "Yams", package: "Yams")],
+            dependencies: ["FWXModel", "FWXXML", "FWXSigning", .product(name: "Yams", package: "Yams")],
             swiftSettings: swiftSettings
         ),
         .target(

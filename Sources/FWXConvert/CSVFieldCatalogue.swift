@@ -134,6 +134,12 @@ public struct CSVField: Sendable, Hashable {
                  "Role of the person (suspect, driver, seller …)."),
         CSVField("person.pseudonym", .seizure, .token(maxLength: 128), "Seizure/Parties/Party/Person/Pseudonym",
                  "Pseudonym of the person, made by the national system; never a name."),
+        CSVField("person.name", .seizure, .text(maxLength: 200), "Seizure/Parties/Party/Person/Pseudonym",
+                 "Full name of the person; never written: it goes into the keyed pseudonym (docs/pseudonymisation.md)."),
+        CSVField("person.birthDate", .seizure, .date, "Seizure/Parties/Party/Person/BirthYear",
+                 "Date of birth; never written: it goes into the keyed pseudonym, and its year becomes BirthYear."),
+        CSVField("person.idNumber", .seizure, .token(maxLength: 64), "Seizure/Parties/Party/Person/Pseudonym",
+                 "Identity document number; never written: it goes into the keyed pseudonym."),
         CSVField("person.nationality", .seizure, .country, "Seizure/Parties/Party/Person/Nationality", "Nationality."),
         CSVField("person.birthYear", .seizure, .integer(1900...2100), "Seizure/Parties/Party/Person/BirthYear",
                  "Year of birth (four digits)."),
@@ -237,9 +243,15 @@ public struct CSVField: Sendable, Hashable {
         CSVField("shipment.remarks", .shipment, .text(maxLength: 2000), "Shipment/Remarks", "Remarks on the shipment."),
     ]
 
+    /// Fields that identify a person and become a keyed pseudonym: never written, never quoted in a message.
+    public static let keyedPersonFields = ["person.name", "person.birthDate", "person.idNumber"]
+
+    /// Whether the field's values are personal data that messages must not quote.
+    public var isPersonal: Bool { Self.keyedPersonFields.contains(name) || name == "person.pseudonym" }
+
     /// Field names a profile may group, for "requires" checks: a part exists when a column gives any of its fields.
     static let parts: [(prefix: String, required: [String])] = [
-        ("person.", ["person.role", "person.pseudonym"]),
+        ("person.", ["person.role"]),
         ("organisation.", ["organisation.role", "organisation.name"]),
         ("vehicle.", ["vehicle.plate", "vehicle.registrationCountry"]),
         ("shipment.consignor.", ["shipment.consignor.name"]),

@@ -99,6 +99,8 @@ public struct CSVMappingProfile: Sendable, Decodable {
     public var dates = DateSettings()
     public var batch = BatchSettings()
     public var retention = RetentionSettings()
+    /// Keyed pseudonymisation of persons (docs/pseudonymisation.md).
+    public var pseudonymisation = PseudonymisationSettings()
     public var columns: [Column] = []
     /// Values of fields that no column gives, or that a column leaves empty (field name → value written as FWX
     /// writes it: codes, ISO dates, numbers with a point).
@@ -108,6 +110,23 @@ public struct CSVMappingProfile: Sendable, Decodable {
 
     /// The profile's file name, for messages.
     public var sourceName: String = "profile"
+
+    /// How persons become pseudonyms.
+    public struct PseudonymisationSettings: Sendable, Hashable {
+        /// The key file of keyed pseudonyms, as written in the profile (relative to the profile's folder).
+        public var keyFile: String?
+        /// The export's `person.pseudonym` values were made by the national system (keyed hashes, register
+        /// numbers of a pseudonymisation service): they are taken as they are, even when they look like names.
+        public var alreadyPseudonymised = false
+        public init() {}
+    }
+
+    /// The key file named by the profile, resolved against the profile's folder.
+    public var pseudonymKeyFile: String? {
+        guard let keyFile = pseudonymisation.keyFile else { return nil }
+        if keyFile.hasPrefix("/") { return keyFile }
+        return URL(fileURLWithPath: sourceName).deletingLastPathComponent().appendingPathComponent(keyFile).path
+    }
 
     // MARK: Loading
 
@@ -175,7 +194,7 @@ public struct CSVMappingProfile: Sendable, Decodable {
     // MARK: Decoding
 
     private static let topKeys = ["profile", "name", "description", "csv", "numbers", "dates", "batch", "retention",
-                                  "columns", "constants", "maps"]
+                                  "pseudonymisation", "columns", "constants", "maps"]
 
     public init(from decoder: any Decoder) throws {
         let container = try strictContainer(decoder, Self.topKeys)
@@ -271,6 +290,13 @@ public struct CSVMappingProfile: Sendable, Decodable {
             guard retention.years >= 0, retention.days >= 0, retention.years + retention.days > 0 else {
                 throw ProfileIssue(section.codingPath, "give retention years or days, more than zero")
             }
+        }
+        if container.contains(ProfileKey("pseudonymisation")) {
+            let section = try strictContainer(try container.superDecoder(forKey: ProfileKey("pseudonymisation")),
+                                              ["keyFile", "alreadyPseudonymised"])
+            pseudonymisation.keyFile = try section.decodeIfPresent(String.self, forKey: ProfileKey("keyFile"))
+            pseudonymisation.alreadyPseudonymised =
+                try section.decodeIfPresent(Bool.self, forKey: ProfileKey("alreadyPseudonymised")) ?? false
         }
         if container.contains(ProfileKey("columns")) {
             let section = try container.nestedContainer(keyedBy: ProfileKey.self, forKey: ProfileKey("columns"))
@@ -480,6 +506,15 @@ public struct CSVMappingProfile: Sendable, Decodable {
         }
         if !given.contains("retentionUntil") && retention.years + retention.days == 0 {
             throw ProfileIssue(["retention"], "give 'retention' (years or days after the event) or map 'retentionUntil'")
+        }
+        let keyed = CSVField.keyedPersonFields.filter { given.contains($0) }
+        if !keyed.isEmpty && given.contains("person.pseudonym") {
+            throw ProfileIssue(["columns"], "map persons either to person.pseudonym (made by the national system) or to "
+                + "\(keyed.joined(separator: ", ")) (made into a keyed pseudonym here), not both")
+        }
+        if mappedFields.contains(where: { $0.hasPrefix("person.") }) && keyed.isEmpty {
+            try require("person.pseudonym", "fields of 'person' are mapped, and it needs 'person.pseudonym', or "
+                + "'person.name' (and 'person.birthDate') to make a keyed pseudonym")
         }
         for part in CSVField.parts where mappedFields.contains(where: { $0.hasPrefix(part.prefix) }) {
             for field in part.required {

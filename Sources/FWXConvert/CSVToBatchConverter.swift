@@ -1,5 +1,6 @@
 public import FWXModel
 public import FWXXML
+import FWXSigning
 import Foundation
 
 /// A CSV row that could not be converted: where, which column, and why. Rows are never dropped silently:
@@ -45,6 +46,8 @@ public struct CSVConversionOptions: Sendable {
     /// Check each record on its own (XSD and per-record business rules) before writing it, so that a bad row is
     /// rejected instead of making the whole batch invalid. On by default.
     public var checkEachRecord: Bool
+    /// The key of keyed pseudonyms, instead of the profile's `pseudonymisation.keyFile` (`--pseudonym-key`).
+    public var pseudonymKeyFile: String?
 
     public init(senderCountry: String? = nil, agencyId: String? = nil, sequenceNumber: UInt64 = 1,
                 batchId: String? = nil, createdAt: String? = nil, now: Double? = nil, checkEachRecord: Bool = true) {
@@ -143,6 +146,8 @@ public struct CSVToBatchConverter {
 
     private let reader: ProfileReader
     private let constants: [String: CSVValue]
+    /// The key of keyed pseudonyms, when the profile maps a person's name, birth date or identity number.
+    private let pseudonymKey: PseudonymKey?
 
     /// Prepares a conversion. Throws ``FWXError`` when the profile and options do not give a complete, valid
     /// batch header (sender country, agency id).
@@ -164,6 +169,18 @@ public struct CSVToBatchConverter {
             constants[name] = value
         }
         self.constants = constants
+
+        let mapped = Set(profile.columns.flatMap { $0.mappings.map(\.field) })
+        if !mapped.isDisjoint(with: CSVField.keyedPersonFields) {
+            guard let keyFile = options.pseudonymKeyFile ?? profile.pseudonymKeyFile else {
+                throw FWXError(.usage, "profile \(profile.sourceName) maps a person's name, birth date or identity "
+                    + "number, which become keyed pseudonyms: give the key with --pseudonym-key FILE or "
+                    + "pseudonymisation.keyFile in the profile (docs/pseudonymisation.md)")
+            }
+            pseudonymKey = try PseudonymKey(file: keyFile)
+        } else {
+            pseudonymKey = nil
+        }
 
         let senderText = options.senderCountry ?? profile.batch.sender
         guard let senderText else {
@@ -508,14 +525,35 @@ public struct CSVToBatchConverter {
         // Parties and vehicles of the seizure.
         var parties: [Party] = []
         if has("person.") {
-            if let role: PartyRole = code("person.role"), let pseudonym = text("person.pseudonym") {
+            // A name, birth date or identity number becomes a keyed pseudonym here and is never written itself.
+            let name = text("person.name")
+            let birthDay = day("person.birthDate")
+            let idNumber = text("person.idNumber")
+            var pseudonym = text("person.pseudonym")
+            var refusedClearName = false
+            if let key = pseudonymKey, name != nil || birthDay != nil || idNumber != nil {
+                pseudonym = KeyedPseudonym.make(name: name, birthDate: birthDay.map { ISOTime.date(daysSinceEpoch: $0) },
+                                                idNumber: idNumber, key: key)
+            } else if let given = pseudonym, !profile.pseudonymisation.alreadyPseudonymised,
+                      KeyedPseudonym.looksLikeClearName(given) {
+                let column = profile.columns.first { $0.mappings.contains { $0.field == "person.pseudonym" } }?.header
+                problems.add(0, RowRejection(file: file, line: firstLine, column: column, reason:
+                    "holds what looks like a clear name, not a pseudonym (value not shown); map this column to "
+                        + "person.name to make a keyed pseudonym (docs/pseudonymisation.md), or set "
+                        + "pseudonymisation.alreadyPseudonymised: true if the national system made these pseudonyms"))
+                pseudonym = nil
+                refusedClearName = true
+            }
+            if let role: PartyRole = code("person.role"), let pseudonym {
                 var birthYear: Int?
                 if case .integer(let year)? = value("person.birthYear") { birthYear = year }
+                if birthYear == nil, let birthDay { birthYear = ISOTime.civilDate(daysSinceEpoch: birthDay).year }
                 parties.append(Party(role: role, person: Person(pseudonym: pseudonym, nationality: text("person.nationality"),
                                                                 birthYear: birthYear)))
-            } else {
-                missing(code("person.role") as PartyRole? == nil ? "person.role" : "person.pseudonym",
-                        "a person needs a role and a pseudonym")
+            } else if !refusedClearName || code("person.role") as PartyRole? == nil {
+                missing(code("person.role") as PartyRole? == nil ? "person.role"
+                            : (pseudonymKey != nil ? "person.name" : "person.pseudonym"),
+                        "a person needs a role and a pseudonym (or a name to make one)")
             }
         }
         if has("organisation.") {

@@ -54,7 +54,7 @@ struct ProfileReader {
             if let mapped = map[value.csvLookupKey] {
                 value = mapped
             } else if !accepts(value, field) {
-                return .failure("value \(value.quotedForMessage) has no mapping to \(Self.noun(field)); add it to the profile's \(mapName) map")
+                return .failure("value \(field.isPersonal ? "(not shown: personal data)" : value.quotedForMessage) has no mapping to \(Self.noun(field)); add it to the profile's \(mapName) map")
             }
         }
         if let prefix = mapping.prefix, !value.hasPrefix(prefix) { value = prefix + value }
@@ -124,7 +124,8 @@ struct ProfileReader {
 
     private func normalise(_ value: String, field: CSVField, format: String, numbers: NumberFormat,
                            fromMap: String?) -> Parsed<CSVValue> {
-        var quoted: String { value.quotedForMessage }
+        // Personal data (names, birth dates, identity numbers) is never quoted in a message or the log.
+        var quoted: String { field.isPersonal ? "(not shown: personal data)" : value.quotedForMessage }
         func matches(_ text: String, _ rule: (Unicode.Scalar, Int) -> Bool, count: ClosedRange<Int>) -> Bool {
             let scalars = Array(text.unicodeScalars)
             return count.contains(scalars.count) && scalars.enumerated().allSatisfy { rule($0.element, $0.offset) }

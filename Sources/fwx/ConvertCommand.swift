@@ -40,6 +40,11 @@ struct ConvertCommand: AsyncParsableCommand {
     @Option(help: "Sender country instead of the profile's batch.sender (--from csv).")
     var sender: String?
 
+    @Option(name: .customLong("pseudonym-key"),
+            help: ArgumentHelp("Key file of keyed pseudonyms, instead of the profile's pseudonymisation.keyFile (--from csv).",
+                               valueName: "file"))
+    var pseudonymKey: String?
+
     @Option(help: "Sender agency id instead of the profile's batch.agencyId (--from csv).")
     var agency: String?
 
@@ -84,7 +89,8 @@ struct ConvertCommand: AsyncParsableCommand {
             }
         } else {
             for (given, name) in [(profile != nil, "--profile"), (sender != nil, "--sender"), (agency != nil, "--agency"),
-                                  (sequence != nil, "--sequence"), (strict, "--strict"), (rejects != nil, "--rejects")] where given {
+                                  (sequence != nil, "--sequence"), (strict, "--strict"), (rejects != nil, "--rejects"),
+                                  (pseudonymKey != nil, "--pseudonym-key")] where given {
                 throw ValidationError("\(name) applies to --from csv only")
             }
         }
@@ -125,6 +131,7 @@ struct ConvertCommand: AsyncParsableCommand {
         let mappingProfile = try CSVMappingProfile.load(path: profile!)
         var options = CSVConversionOptions(senderCountry: sender.flatMap(CountryCode.normalize), agencyId: agency,
                                            sequenceNumber: sequence ?? 1)
+        options.pseudonymKeyFile = pseudonymKey
         var converter = try CSVToBatchConverter(profile: mappingProfile, options: options)
         // No --sequence: the next number of the sender's counter, kept (and locked) in the output's folder.
         var counter: SequenceCounter?

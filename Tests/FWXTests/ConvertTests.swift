@@ -213,7 +213,7 @@ struct ConvertProfileTests {
                     "dates.timeZone", "dates.defaultTime", "batch.sender", "batch.agencyId", "batch.recipients",
                     "batch.defaultHandlingCode", "retention.years", "retention.days", "`field`", "`map`", "`prefix`",
                     "`format`", "`decimalSeparator`", "`optional`", "`constants`", "`maps`", "`profile`", "`name`",
-                    "`description`"] {
+                    "`description`", "pseudonymisation.keyFile", "pseudonymisation.alreadyPseudonymised"] {
             let found = docs.contains(key)
             #expect(found, "\(key) is not documented")
         }
