@@ -60,8 +60,8 @@ public struct BatchXMLWriter {
     /// Appends one record.
     public mutating func writeRecord(_ record: Record) throws {
         switch record {
-        case .seizure(let seizure): writeSeizure(seizure)
-        case .shipment(let shipment): writeShipment(shipment)
+        case .seizure(let seizure): writePart(seizure, FieldTable.v1.seizure, element: "Seizure", depth: 2)
+        case .shipment(let shipment): writePart(shipment, FieldTable.v1.shipment, element: "Shipment", depth: 2)
         }
         try flushIfNeeded()
     }
@@ -106,7 +106,7 @@ public struct BatchXMLWriter {
     /// Appends `text` escaped for element content and attribute values: `&`, `<`, `>`, `"` and CR become
     /// references; runs of other bytes are copied as they are (every byte of those five is ASCII, so no UTF-8
     /// sequence is split).
-    private mutating func appendEscaped(_ text: String) {
+    mutating func appendEscaped(_ text: String) {
         var text = text
         text.withUTF8 { bytes in
             var runStart = 0
@@ -130,168 +130,42 @@ public struct BatchXMLWriter {
 
     // MARK: Records
 
-    private mutating func recordHeader(_ id: String, _ revision: Int, _ status: RecordStatus,
-                                       _ reason: WithdrawalReason?) {
-        leaf("RecordId", id, 3)
-        leaf("Revision", String(revision), 3)
-        leaf("Status", status.rawValue, 3)
-        optional("WithdrawalReason", reason?.rawValue, 3)
+    /// Writes `value` as the element `element` at `depth`, entry by entry of its table: attributes, then the
+    /// simple content or the child elements in schema order.
+    mutating func writePart<Part>(_ value: Part, _ table: PartTable<Part>, element: String, depth: Int) {
+        withUnsafePointer(to: value) { writePart($0, table, element: element, depth: depth) }
     }
 
-    private mutating func writeSeizure(_ record: SeizureRecord) {
-        open("Seizure", 2)
-        recordHeader(record.recordId, record.revision, record.status, record.withdrawalReason)
-        leaf("IncidentType", record.incidentType.rawValue, 3)
-        leaf("SeizureDateTime", record.seizureDateTime, 3)
-        open("SeizingAuthority", 3)
-        leaf("Type", record.seizingAuthority.type.rawValue, 4)
-        optional("Name", record.seizingAuthority.name, 4)
-        close("SeizingAuthority", 3)
-        leaf("CaseReference", record.caseReference, 3)
-        location("Location", record.location, 3)
-        optional("HandlingCode", record.handlingCode?.rawValue, 3)
-        evaluation(record.evaluation, 3)
-        open("Items", 3)
-        for item in record.items { self.item(item, 4) }
-        close("Items", 3)
-        links("ShipmentLinks", "ShipmentRef", record.shipmentLinks, 3)
-        parties(record.parties, 3)
-        vehicles(record.vehicles, 3)
-        optional("Remarks", record.remarks, 3)
-        leaf("RetentionUntil", record.retentionUntil, 3)
-        close("Seizure", 2)
-    }
-
-    private mutating func writeShipment(_ record: ShipmentRecord) {
-        open("Shipment", 2)
-        recordHeader(record.recordId, record.revision, record.status, record.withdrawalReason)
-        leaf("TransportMode", record.transportMode.rawValue, 3)
-        location("Origin", record.origin, 3)
-        if !record.transit.isEmpty {
-            open("Transit", 3)
-            for country in record.transit { leaf("Country", country, 4) }
-            close("Transit", 3)
+    private mutating func writePart<Part>(_ value: UnsafePointer<Part>, _ table: PartTable<Part>, element: String,
+                                          depth: Int) {
+        indent(depth)
+        append("<")
+        append(element)
+        table.attributes.withUnsafeBufferPointer { fields in
+            for index in fields.indices { _ = fields[index].write(value, &self, depth) }
         }
-        location("Destination", record.destination, 3)
-        optional("HandlingCode", record.handlingCode?.rawValue, 3)
-        if let evaluation = record.evaluation { self.evaluation(evaluation, 3) }
-        parties(record.parties, 3)
-        if !record.containers.isEmpty {
-            open("Containers", 3)
-            for container in record.containers { leaf("Container", container, 4) }
-            close("Containers", 3)
+        if let content = table.content {
+            append(">")
+            _ = content.write(value, &self, depth)
+            append("</")
+            append(element)
+            append(">\n")
+            return
         }
-        vehicles(record.vehicles, 3)
-        if !record.transportDocuments.isEmpty {
-            open("TransportDocuments", 3)
-            for document in record.transportDocuments {
-                leaf("Document", document.number, 4, attributes: [("type", document.type.rawValue)])
+        append(">\n")
+        table.elements.withUnsafeBufferPointer { fields in
+            var choiceMade = false
+            for index in fields.indices {
+                if fields[index].isChoice {
+                    // One alternative of a choice: the first one the value has.
+                    if !choiceMade { choiceMade = fields[index].write(value, &self, depth + 1) }
+                } else {
+                    choiceMade = false
+                    _ = fields[index].write(value, &self, depth + 1)
+                }
             }
-            close("TransportDocuments", 3)
         }
-        optional("CustomsMRN", record.customsMRN, 3)
-        if let goods = record.declaredGoods { self.goods("DeclaredGoods", goods, 3) }
-        if let goods = record.goodsFound { self.goods("GoodsFound", goods, 3) }
-        optional("DepartureDate", record.departureDate, 3)
-        optional("ArrivalDate", record.arrivalDate, 3)
-        optional("InterceptionDate", record.interceptionDate, 3)
-        links("SeizureLinks", "SeizureRef", record.seizureLinks, 3)
-        optional("Remarks", record.remarks, 3)
-        leaf("RetentionUntil", record.retentionUntil, 3)
-        close("Shipment", 2)
-    }
-
-    // MARK: Parts
-
-    private mutating func location(_ name: String, _ location: Location, _ depth: Int) {
-        open(name, depth)
-        leaf("Country", location.country, depth + 1)
-        optional("NutsCode", location.nutsCode, depth + 1)
-        optional("UNLocode", location.unLocode, depth + 1)
-        optional("Municipality", location.municipality, depth + 1)
-        optional("Latitude", location.latitude.map(Self.decimal), depth + 1)
-        optional("Longitude", location.longitude.map(Self.decimal), depth + 1)
-        close(name, depth)
-    }
-
-    private mutating func evaluation(_ evaluation: Evaluation, _ depth: Int) {
-        open("Evaluation", depth)
-        leaf("Source", evaluation.source.rawValue, depth + 1)
-        leaf("Information", evaluation.information.rawValue, depth + 1)
-        close("Evaluation", depth)
-    }
-
-    private mutating func item(_ item: Item, _ depth: Int) {
-        open("Item", depth)
-        leaf("Category", item.category.rawValue, depth + 1)
-        optional("ProductName", item.productName, depth + 1)
-        optional("Brand", item.brand, depth + 1)
-        optional("Manufacturer", item.manufacturer, depth + 1)
-        optional("CountryOfManufacture", item.countryOfManufacture, depth + 1)
-        optional("CERegistrationNumber", item.ceRegistrationNumber, depth + 1)
-        optional("UNNumber", item.unNumber, depth + 1)
-        optional("HazardDivision", item.hazardDivision?.rawValue, depth + 1)
-        optional("HSCode", item.hsCode, depth + 1)
-        leaf("Quantity", Self.decimal(item.quantity.value), depth + 1, attributes: [("unit", item.quantity.unit.rawValue)])
-        optional("GrossMassKg", item.grossMassKg.map(Self.decimal), depth + 1)
-        if let neq = item.netExplosiveQuantity {
-            leaf("NetExplosiveQuantity", Self.decimal(neq.kg), depth + 1, attributes: [("basis", neq.basis.rawValue)])
-        }
-        close("Item", depth)
-    }
-
-    private mutating func links(_ list: String, _ name: String, _ links: [RecordLink], _ depth: Int) {
-        guard !links.isEmpty else { return }
-        open(list, depth)
-        for link in links {
-            leaf(name, link.recordId, depth + 1, attributes: link.external ? [("external", "true")] : [])
-        }
-        close(list, depth)
-    }
-
-    private mutating func parties(_ parties: [Party], _ depth: Int) {
-        guard !parties.isEmpty else { return }
-        open("Parties", depth)
-        for party in parties {
-            indent(depth + 1)
-            append("<Party role=\"\(party.role.rawValue)\">\n")
-            if let person = party.person {
-                open("Person", depth + 2)
-                leaf("Pseudonym", person.pseudonym, depth + 3)
-                optional("Nationality", person.nationality, depth + 3)
-                optional("BirthYear", person.birthYear.map { String($0) }, depth + 3)
-                close("Person", depth + 2)
-            } else if let organisation = party.organisation {
-                open("Organisation", depth + 2)
-                leaf("Name", organisation.name, depth + 3)
-                optional("RegistrationNumber", organisation.registrationNumber, depth + 3)
-                optional("VatNumber", organisation.vatNumber, depth + 3)
-                optional("Country", organisation.country, depth + 3)
-                close("Organisation", depth + 2)
-            }
-            close("Party", depth + 1)
-        }
-        close("Parties", depth)
-    }
-
-    private mutating func vehicles(_ vehicles: [Vehicle], _ depth: Int) {
-        guard !vehicles.isEmpty else { return }
-        open("Vehicles", depth)
-        for vehicle in vehicles {
-            open("Vehicle", depth + 1)
-            leaf("Plate", vehicle.plate, depth + 2)
-            leaf("RegistrationCountry", vehicle.registrationCountry, depth + 2)
-            close("Vehicle", depth + 1)
-        }
-        close("Vehicles", depth)
-    }
-
-    private mutating func goods(_ name: String, _ goods: Goods, _ depth: Int) {
-        open(name, depth)
-        leaf("Description", goods.description, depth + 1)
-        optional("HSCode", goods.hsCode, depth + 1)
-        optional("GrossMassKg", goods.grossMassKg.map(Self.decimal), depth + 1)
-        close(name, depth)
+        close(element, depth)
     }
 
     // MARK: Text
@@ -299,36 +173,28 @@ public struct BatchXMLWriter {
     /// Indentation by depth, made once (the writer appends them for every element).
     private static let indents = (0...16).map { String(repeating: "  ", count: $0) }
 
-    private mutating func indent(_ depth: Int) {
+    mutating func indent(_ depth: Int) {
         append(depth < Self.indents.count ? Self.indents[depth] : String(repeating: "  ", count: depth))
     }
 
-    private mutating func open(_ name: String, _ depth: Int) {
+    mutating func open(_ name: String, _ depth: Int) {
         indent(depth)
         append("<")
         append(name)
         append(">\n")
     }
 
-    private mutating func close(_ name: String, _ depth: Int) {
+    mutating func close(_ name: String, _ depth: Int) {
         indent(depth)
         append("</")
         append(name)
         append(">\n")
     }
 
-    private mutating func leaf(_ name: String, _ value: String, _ depth: Int,
-                               attributes: [(String, String)] = []) {
+    mutating func leaf(_ name: String, _ value: String, _ depth: Int) {
         indent(depth)
         append("<")
         append(name)
-        for (attribute, attributeValue) in attributes {
-            append(" ")
-            append(attribute)
-            append("=\"")
-            appendEscaped(attributeValue)
-            append("\"")
-        }
         append(">")
         appendEscaped(value)
         append("</")
@@ -336,8 +202,13 @@ public struct BatchXMLWriter {
         append(">\n")
     }
 
-    private mutating func optional(_ name: String, _ value: String?, _ depth: Int) {
-        if let value { leaf(name, value, depth) }
+    /// ` name="value"`, inside a start tag.
+    mutating func attribute(_ name: String, _ value: String) {
+        append(" ")
+        append(name)
+        append("=\"")
+        appendEscaped(value)
+        append("\"")
     }
 
     /// A number in the shortest text that reads back to the same Double, as xs:decimal: no exponent, no
