@@ -67,9 +67,9 @@ private enum V1 {
     ])
 
     static let person = PartTable<Person>("Person", blank: Person(pseudonym: ""), [
-        .text("Pseudonym", \.pseudonym, json: "pseudonym", csv: ["person.pseudonym"]),
+        .text("Pseudonym", \.pseudonym, json: "pseudonym", csv: ["person.pseudonym", "person.name", "person.idNumber"]),
         .text("Nationality", \.nationality, json: "nationality", csv: ["person.nationality"]),
-        .integer("BirthYear", \.birthYear, .year, json: "birthYear", csv: ["person.birthYear"]),
+        .integer("BirthYear", \.birthYear, .year, json: "birthYear", csv: ["person.birthYear", "person.birthDate"]),
     ])
 
     static let organisation = PartTable<Organisation>("Organisation", blank: Organisation(name: ""), [
