@@ -1,6 +1,6 @@
 public import FWXModel
 public import FWXXML
-import FWXSigning
+public import FWXSigning
 import Foundation
 
 /// A CSV row that could not be converted: where, which column, and why. Rows are never dropped silently:
@@ -48,6 +48,8 @@ public struct CSVConversionOptions: Sendable {
     public var checkEachRecord: Bool
     /// The key of keyed pseudonyms, instead of the profile's `pseudonymisation.keyFile` (`--pseudonym-key`).
     public var pseudonymKeyFile: String?
+    /// A key to use when neither the options nor the profile name one (`fwx profile check`'s random key).
+    public var fallbackPseudonymKey: PseudonymKey?
 
     public init(senderCountry: String? = nil, agencyId: String? = nil, sequenceNumber: UInt64 = 1,
                 batchId: String? = nil, createdAt: String? = nil, now: Double? = nil, checkEachRecord: Bool = true) {
@@ -172,12 +174,15 @@ public struct CSVToBatchConverter {
 
         let mapped = Set(profile.columns.flatMap { $0.mappings.map(\.field) })
         if !mapped.isDisjoint(with: CSVField.keyedPersonFields) {
-            guard let keyFile = options.pseudonymKeyFile ?? profile.pseudonymKeyFile else {
+            if options.pseudonymKeyFile == nil && profile.pseudonymKeyFile == nil, let fallback = options.fallbackPseudonymKey {
+                pseudonymKey = fallback
+            } else if let keyFile = options.pseudonymKeyFile ?? profile.pseudonymKeyFile {
+                pseudonymKey = try PseudonymKey(file: keyFile)
+            } else {
                 throw FWXError(.usage, "profile \(profile.sourceName) maps a person's name, birth date or identity "
                     + "number, which become keyed pseudonyms: give the key with --pseudonym-key FILE or "
                     + "pseudonymisation.keyFile in the profile (docs/pseudonymisation.md)")
             }
-            pseudonymKey = try PseudonymKey(file: keyFile)
         } else {
             pseudonymKey = nil
         }
@@ -296,6 +301,45 @@ public struct CSVToBatchConverter {
         var header: String
         var mapping: CSVMappingProfile.ColumnMapping
         var field: CSVField
+    }
+
+    /// How the profile's columns meet an export's header, read from `source` (its skipped lines and header row
+    /// only): for `fwx profile check`, before any conversion.
+    public struct ColumnReport: Sendable {
+        /// Header columns the profile maps, in the header's order, with their fields.
+        public var mapped: [(header: String, fields: [String])]
+        /// Header columns the profile does not name (ignored by a conversion).
+        public var unmapped: [String]
+        /// Profile columns the header lacks, and whether each may be missing (`optional: true`).
+        public var missing: [(header: String, optional: Bool)]
+    }
+
+    /// The column report of the export in `source`. Throws, as a conversion would, when the header cannot be read.
+    public func columnReport(_ source: ByteSource) throws -> ColumnReport {
+        let csv = CSVReader(source: source, dialect: profile.csv.dialect)
+        for _ in 0..<profile.csv.skipLines { _ = try csv.next() }
+        guard let headerRow = try csv.next() else {
+            throw FWXError(.conversion, "\(source.name) has no header row", location: source.name)
+        }
+        if let problem = headerRow.problem {
+            throw FWXError(.conversion, "the header row cannot be read: \(problem). This export may not fit its "
+                           + "profile: \(profileExpectation()); is it the right profile for this export?",
+                           location: "\(source.name):\(headerRow.line)")
+        }
+        let byKey = Dictionary(profile.columns.map { ($0.header.csvLookupKey, $0) }, uniquingKeysWith: { first, _ in first })
+        var report = ColumnReport(mapped: [], unmapped: [], missing: [])
+        var seen: Set<String> = []
+        for name in headerRow.fields.map(\.csvTrimmed) {
+            if let column = byKey[name.csvLookupKey], seen.insert(name.csvLookupKey).inserted {
+                report.mapped.append((name, column.mappings.map(\.field)))
+            } else {
+                report.unmapped.append(name)
+            }
+        }
+        for column in profile.columns where !seen.contains(column.header.csvLookupKey) {
+            report.missing.append((column.header, column.mappings.allSatisfy(\.optional)))
+        }
+        return report
     }
 
     /// What the profile expects of an export's header, for messages: encoding, delimiter, its first columns.

@@ -33,6 +33,16 @@ public struct PseudonymKey: Sendable, CustomStringConvertible {
         self.file = file
     }
 
+    /// A random key that lives only in memory: for checking a profile, where no pseudonym is kept.
+    public static func ephemeral() -> PseudonymKey {
+        PseudonymKey(bytes: (0..<minimumBytes).map { _ in UInt8.random(in: 0...255) }, file: "(a random key for this check)")
+    }
+
+    private init(bytes: [UInt8], file: String) {
+        self.bytes = bytes
+        self.file = file
+    }
+
     public var description: String { "pseudonym key from \(file)" }
 }
 

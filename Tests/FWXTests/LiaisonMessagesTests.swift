@@ -150,6 +150,23 @@ struct LiaisonMessagesTests {
         }
     }
 
+    @Test("fwx profile check says which columns map to what and which rows would be rejected, writing nothing")
+    func profileCheck() throws {
+        let bad = try runFWX(["profile", "check", Self.nlProfile, Paths.repo("fixtures/exports/nl-politie-with-bad-rows.csv")])
+        #expect(bad.status == 1, "\(bad)")
+        #expect(bad.stdout.contains("  column 'Datum' -> seizureDate"), "\(bad.stdout)")
+        #expect(bad.stdout.contains("nl-politie-with-bad-rows.csv:14: column 'Datum': value '31-02-2026' is not a date"))
+        #expect(bad.stdout.contains("31 rows read: 20 records would be written (20 seizures, 0 shipments), 3 rows would be rejected"))
+        let good = try runFWX(["profile", "check", Self.nlProfile, Self.nlExport])
+        #expect(good.status == 0, "\(good)")
+        #expect(good.stdout.contains("0 rows would be rejected"))
+        let wrong = try runFWX(["profile", "check", Self.deProfile, Self.nlExport])
+        #expect(wrong.status == 2 && wrong.stderr.contains("is it the right profile for this export?"), "\(wrong)")
+        // Nothing was written next to the export (no batch, no reject file, no sequence counter).
+        let exports = try FileManager.default.contentsOfDirectory(atPath: Paths.repo("fixtures/exports")).sorted()
+        #expect(exports == ["de-zoll-with-bad-rows.csv", "de-zoll.csv", "nl-politie-with-bad-rows.csv", "nl-politie.csv"])
+    }
+
     @Test("a .partial file of a run that is no longer alive is removed by the next run; a live run's is kept")
     func stalePartials() throws {
         try withTemporaryDirectory { folder in
