@@ -52,6 +52,26 @@ public final class CompiledSchema: @unchecked Sendable {
     }
 
     deinit { xmlSchemaFree(pointer) }
+
+    /// Validates the file at `path` against this schema alone, streaming (no tree, no business rules): libxml2's
+    /// messages, at most `limit`, empty when the file is valid. For documents FWX made itself (`fwx upgrade`
+    /// checks its output against v2 this way); documents from elsewhere go through ``BatchValidator``.
+    public func messages(validatingFile path: String, limit: Int = 20) -> [String] {
+        XMLHardening.prepareThread()
+        guard let context = xmlSchemaNewValidCtxt(pointer) else { return ["cannot create a validation context"] }
+        defer { xmlSchemaFreeValidCtxt(context) }
+        let collector = MessageCollector()
+        let unmanaged = Unmanaged.passRetained(collector)
+        defer { unmanaged.release() }
+        xmlSchemaSetValidStructuredErrors(context, { userData, error in
+            guard let userData, let error else { return }
+            let collector = Unmanaged<MessageCollector>.fromOpaque(userData).takeUnretainedValue()
+            collector.add(error.pointee)
+        }, unmanaged.toOpaque())
+        let result = xmlSchemaValidateFile(context, path, 0)
+        if result != 0 && collector.messages.isEmpty { return ["not valid (libxml2 code \(result))"] }
+        return Array(collector.messages.prefix(limit))
+    }
 }
 
 /// Collects libxml2 messages during schema compilation.

@@ -19,7 +19,7 @@ struct FWXCommand: AsyncParsableCommand {
             Exit status: 0 valid / done (warnings allowed), 1 invalid document or refused conversion, \
             2 usage or I/O error.
             """,
-        subcommands: [ValidateCommand.self, SignCommand.self, VerifyCommand.self, ReceiptCommand.self, ConvertCommand.self, ProfileCommand.self, GenerateCommand.self,
+        subcommands: [ValidateCommand.self, SignCommand.self, VerifyCommand.self, ReceiptCommand.self, ConvertCommand.self, UpgradeCommand.self, ProfileCommand.self, GenerateCommand.self,
                       RulesCommand.self, ServeCommand.self, SendCommand.self, PullCommand.self, StatusCommand.self,
                       RequeueCommand.self, AuditCommand.self, StoreCommand.self, DemoCommand.self, TraceCommand.self,
                       SearchCommand.self])

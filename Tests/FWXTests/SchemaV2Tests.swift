@@ -81,6 +81,37 @@ struct SchemaV2Tests {
         }
     }
 
+    @Test("fwx upgrade drops the enveloped signature of a signed batch (it no longer matches) and says so; an invalid v1 batch is not upgraded")
+    func upgradeSignedAndInvalid() async throws {
+        let pki = try await NodeTestPKI.shared()
+        try withTemporaryDirectory { folder in
+            let batch = folder.appendingPathComponent("b.xml").path
+            #expect(try runFWX(["generate", "--records", "20", "--seed", "3", "-o", batch]).status == 0)
+            let signed = folder.appendingPathComponent("b.signed.xml").path
+            let sign = try runFWX(["sign", "--key", pki.key("NL", "liaison"), "--cert", pki.certificate("NL", "liaison"),
+                                   batch, "-o", signed])
+            try #require(sign.status == 0, "\(sign)")
+            let out = folder.appendingPathComponent("b.v2.xml").path
+            let run = try runFWX(["upgrade", signed, "-o", out])
+            #expect(run.status == 0, "\(run)")
+            #expect(run.stderr.contains("the signature was dropped: sign the v2 batch again"), "\(run.stderr)")
+            let text = try String(contentsOfFile: out, encoding: .utf8)
+            #expect(!text.contains("Signature") && !text.contains("xmldsig"))
+            #expect(try Self.xmllint([out], stream: true)[out] == true)
+            // Without the signature it is the unsigned batch upgraded, byte for byte but the signature's place.
+            let unsigned = folder.appendingPathComponent("b.v2-unsigned.xml").path
+            #expect(try runFWX(["upgrade", batch, "-o", unsigned]).status == 0)
+            let plain = try String(contentsOfFile: unsigned, encoding: .utf8)
+            #expect(text.filter { !$0.isWhitespace } == plain.filter { !$0.isWhitespace })
+
+            let first = try #require(try FileManager.default.contentsOfDirectory(atPath: Paths.invalidXSD).sorted().first)
+            let invalid = try runFWX(["upgrade", Paths.invalidXSD + "/" + first, "-o",
+                                      folder.appendingPathComponent("x.xml").path])
+            #expect(invalid.status == 1 && invalid.stderr.contains("is not a valid v1 batch"), "\(invalid)")
+            #expect(!FileManager.default.fileExists(atPath: folder.appendingPathComponent("x.xml").path))
+        }
+    }
+
     @Test("until FWX reads v2, fwx validate refuses a v2 batch by its namespace (FWX-P003) instead of reading part of it")
     func fwxRefusesV2ForNow() throws {
         let result = try runFWX(["validate", Self.fixtures + "/be-seizures.xml"])
@@ -119,6 +150,16 @@ struct SchemaV2Tests {
             for verdicts in [try Self.xmllint(upgraded, stream: true), try Self.xmlschema(upgraded)] {
                 for (source, file) in zip(v1, upgraded) {
                     #expect(verdicts[file] == true, "\(source) upgraded is not valid v2")
+                }
+            }
+            // fwx upgrade makes exactly these documents, and the same again on a second run.
+            for (index, (source, expected)) in zip(v1, upgraded).enumerated() {
+                let out = folder.appendingPathComponent("fwx-upgraded-\(index).xml").path
+                for _ in 0..<2 {
+                    let run = try runFWX(["upgrade", source, "-o", out])
+                    #expect(run.status == 0, "\(source): \(run)")
+                    #expect(try Data(contentsOf: URL(fileURLWithPath: out)) == Data(contentsOf: URL(fileURLWithPath: expected)),
+                            "\(source): fwx upgrade differs from the namespace and version change alone")
                 }
             }
             // And v2 is no looser where v1 refuses: each v1 invalid-xsd fixture, upgraded, still fails.
