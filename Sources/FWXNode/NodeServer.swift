@@ -470,6 +470,14 @@ struct Routes: Sendable {
     }
 }
 
+/// Response headers of every answer.
+public enum NodeHeaders {
+    /// The major versions of the batch schema the node accepts and delivers, newest first (docs/openapi.yaml).
+    public static let schemaVersions = HTTPField.Name("FWX-Schema-Versions")!
+    /// This node's: schema v1 only, until FWX reads v2 (docs/schema-v2.md).
+    public static let acceptedSchemaVersions = "1"
+}
+
 /// Response headers of GET /v1/feed.
 public enum FeedHeaders {
     /// The cursor to pass as `after` next.

@@ -30,12 +30,14 @@ struct RequestAuditMiddleware: RouterMiddleware {
         -> Response
     {
         let mark = AuditMark()
-        let response: Response
+        var response: Response
         do {
             response = try await AuditMark.$current.withValue(mark) { try await next(request, context) }
         } catch {
             response = errorResponse(error, request, context)
         }
+        // Every answer says which schema versions this node takes, so partners can choose what to deliver.
+        response.headers[NodeHeaders.schemaVersions] = NodeHeaders.acceptedSchemaVersions
         if !mark.isSet {
             let caller = await Self.caller(context)
             let path = String(request.uri.path.prefix(200))

@@ -444,15 +444,18 @@ struct NodeHardeningTests {
 
     // MARK: 7. Audit
 
-    @Test("Every request is audited: health, metrics, 400, 404 and 415 answers")
+    @Test("Every request is audited: health, metrics, 400, 404 and 415 answers; every answer announces the schema versions")
     func everyRequestAudited() async throws {
         try await withNodeTestNetwork(["NL", "DE"]) { network in
             let nl = try await start(network)
             let de = pki.node("DE")
-            #expect(try await network.get("/healthz", as: de, to: "NL").status == 200)
-            #expect(try await network.get("/metrics", as: de, to: "NL").status == 200)
-            #expect(try await network.get("/v1/feed?after=x", as: de, to: "NL").status == 400)
-            let unknown = try await network.get("/v1/nothing/here", as: de, to: "NL")
+            let answers = [try await network.get("/healthz", as: de, to: "NL"),
+                           try await network.get("/metrics", as: de, to: "NL"),
+                           try await network.get("/v1/feed?after=x", as: de, to: "NL"),
+                           try await network.get("/v1/nothing/here", as: de, to: "NL")]
+            #expect(answers.map(\.status) == [200, 200, 400, 404])
+            #expect(answers.allSatisfy { $0.header("fwx-schema-versions") == "1" }, "\(answers.map { $0.header("fwx-schema-versions") })")
+            let unknown = answers[3]
             #expect(unknown.status == 404)
             #expect(unknown.nodeTestError?.rule == RuleID.badRequest, "\(unknown.nodeTestText)")
             #expect(unknown.nodeTestError?.message.contains("docs/openapi.yaml") == true)
