@@ -36,6 +36,14 @@ public enum SchemaUpgrade {
     }
 }
 
+/// The markup delimiters the upgrade looks for, made once.
+private enum Markup {
+    static let comment = Array("<!--".utf8), commentEnd = Array("-->".utf8)
+    static let cdata = Array("<![CDATA[".utf8), cdataEnd = Array("]]>".utf8)
+    static let instruction = Array("<?".utf8), instructionEnd = Array("?>".utf8)
+    static let declaration = Array("<!".utf8), endTag = Array("</".utf8)
+}
+
 private struct Upgrader {
     let source: ByteSource
     let write: ([UInt8]) throws -> Void
@@ -84,7 +92,7 @@ private struct Upgrader {
         guard buffer.count >= pattern.count else { return nil }
         var i = start
         while i + pattern.count <= buffer.count {
-            if buffer[i] == pattern[0] && Array(buffer[i..<(i + pattern.count)]) == pattern { return i }
+            if buffer[i] == pattern[0] && buffer[i..<(i + pattern.count)].elementsEqual(pattern) { return i }
             i += 1
         }
         return nil
@@ -128,18 +136,18 @@ private struct Upgrader {
             _ = fill(9)
             let rest = buffer[position...]
             let length: Int
-            if rest.starts(with: Array("<!--".utf8)) {
-                guard let end = find(Array("-->".utf8), from: 4) else { throw truncated("a comment") }
+            if rest.starts(with: Markup.comment) {
+                guard let end = find(Markup.commentEnd, from: 4) else { throw truncated("a comment") }
                 length = end + 3
-            } else if rest.starts(with: Array("<![CDATA[".utf8)) {
-                guard let end = find(Array("]]>".utf8), from: 9) else { throw truncated("a CDATA section") }
+            } else if rest.starts(with: Markup.cdata) {
+                guard let end = find(Markup.cdataEnd, from: 9) else { throw truncated("a CDATA section") }
                 length = end + 3
-            } else if rest.starts(with: Array("<?".utf8)) {
-                guard let end = find(Array("?>".utf8), from: 2) else { throw truncated("an instruction") }
+            } else if rest.starts(with: Markup.instruction) {
+                guard let end = find(Markup.instructionEnd, from: 2) else { throw truncated("an instruction") }
                 length = end + 2
-            } else if rest.starts(with: Array("<!".utf8)) {
+            } else if rest.starts(with: Markup.declaration) {
                 throw FWXError(.conversion, "\(source.name): a DOCTYPE or declaration; FWX batches have none")
-            } else if rest.starts(with: Array("</".utf8)) {
+            } else if rest.starts(with: Markup.endTag) {
                 length = try tagEnd()
                 depth -= 1
             } else {
@@ -247,19 +255,19 @@ private struct Upgrader {
             position += next
             _ = fill(9)
             let rest = buffer[position...]
-            if rest.starts(with: Array("<!--".utf8)) {
-                guard let end = find(Array("-->".utf8), from: 4) else { throw truncated("a comment") }
+            if rest.starts(with: Markup.comment) {
+                guard let end = find(Markup.commentEnd, from: 4) else { throw truncated("a comment") }
                 position += end + 3
-            } else if rest.starts(with: Array("<?".utf8)) {
-                guard let end = find(Array("?>".utf8), from: 2) else { throw truncated("an instruction") }
+            } else if rest.starts(with: Markup.instruction) {
+                guard let end = find(Markup.instructionEnd, from: 2) else { throw truncated("an instruction") }
                 position += end + 2
-            } else if rest.starts(with: Array("<![CDATA[".utf8)) {
-                guard let end = find(Array("]]>".utf8), from: 9) else { throw truncated("a CDATA section") }
+            } else if rest.starts(with: Markup.cdata) {
+                guard let end = find(Markup.cdataEnd, from: 9) else { throw truncated("a CDATA section") }
                 position += end + 3
             } else {
                 let end = try tagEnd()
                 let tag = buffer[position..<(position + end)]
-                if tag.starts(with: Array("</".utf8)) {
+                if tag.starts(with: Markup.endTag) {
                     nested -= 1
                 } else if tag[tag.endIndex - 2] != UInt8(ascii: "/") {
                     nested += 1

@@ -98,8 +98,7 @@ struct ConvertCommand: AsyncParsableCommand {
             throw ValidationError("--sender \(sender) is not an ISO 3166-1 alpha-2 country code")
         }
         for (path, option) in [(output, "-o"), (rejects ?? "-", "--rejects")] where path != "-" {
-            var isFolder: ObjCBool = false
-            if FileManager.default.fileExists(atPath: path, isDirectory: &isFolder), isFolder.boolValue {
+            if OutputFiles.isFolder(path) {
                 throw ValidationError("\(option) \(path) is a folder; give a file name, for example \(path)/batch.xml")
             }
         }

@@ -69,9 +69,14 @@ enum ExitStatus {
 /// Checks on output paths shared by the commands that write files through a `.partial-PID` file.
 enum OutputFiles {
     /// Refuses, before any work, an output path that names a folder.
-    static func checkNotFolder(_ path: String, option: String = "-o") throws {
+    /// Whether `path` names an existing folder.
+    static func isFolder(_ path: String) -> Bool {
         var isFolder: ObjCBool = false
-        if FileManager.default.fileExists(atPath: path, isDirectory: &isFolder), isFolder.boolValue {
+        return FileManager.default.fileExists(atPath: path, isDirectory: &isFolder) && isFolder.boolValue
+    }
+
+    static func checkNotFolder(_ path: String, option: String = "-o") throws {
+        if isFolder(path) {
             throw FWXError(.usage, "\(option) \(path) is a folder; give a file name, for example \(path)/batch.xml",
                            location: path)
         }

@@ -28,8 +28,7 @@ struct UpgradeCommand: ParsableCommand {
     func validate() throws {
         guard output != "-" else { throw ValidationError("-o - is not supported: give a file, it is checked before it is moved into place") }
         guard output != input else { throw ValidationError("-o \(output) would overwrite the input; choose another output") }
-        var isFolder: ObjCBool = false
-        if FileManager.default.fileExists(atPath: output, isDirectory: &isFolder), isFolder.boolValue {
+        if OutputFiles.isFolder(output) {
             throw ValidationError("-o \(output) is a folder; give a file name, for example \(output)/batch-v2.xml")
         }
     }
