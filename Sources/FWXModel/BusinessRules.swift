@@ -1,4 +1,5 @@
-/// The business rules of schema v1, which XSD cannot express. Each has a stable id; docs/rules.md lists them all.
+/// The business rules of schemas v1 and v2, which XSD cannot express. Each has a stable id; docs/rules.md lists them
+/// all. The v2 rules (FWX-R016 to FWX-R020, FWX-W105 to FWX-W110) check what only a v2 document can hold.
 public enum RuleID {
     public static let containerCheckDigit = "FWX-R001"
     public static let mrn = "FWX-R002"
@@ -19,6 +20,19 @@ public enum RuleID {
     public static let categoryDivisionUnusual = "FWX-W102"
     public static let itemHSCodeNotExplosive = "FWX-W103"
     public static let vatCountry = "FWX-W104"
+
+    // Schema v2 (docs/schema-v2.md, "Proposed business rules").
+    public static let nilUnknown = "FWX-R016"
+    public static let quantityUnit = "FWX-R017"
+    public static let defaultNotAllowed = "FWX-R018"
+    public static let incidentAfterSeizure = "FWX-R019"
+    public static let timeUnknownForm = "FWX-R020"
+    public static let articleKindCategory = "FWX-W105"
+    public static let articleKindUNNumber = "FWX-W106"
+    public static let postalCodeFormat = "FWX-W107"
+    public static let seizureRepeatsShipment = "FWX-W108"
+    public static let pseudonymLooksClear = "FWX-W109"
+    public static let countryFromCode = "FWX-W110"
 
     /// Parser layer: not well-formed XML.
     public static let notWellFormed = "FWX-P001"
@@ -80,14 +94,14 @@ public enum RuleID {
         (doctypeRefused, .error, "No DOCTYPE, DTD or entity declarations: batches never carry them."),
         (unknownDocument, .error, "The root element is a Batch in a namespace FWX knows; xsi:schemaLocation is ignored."),
         (limitExceeded, .error, "Nesting depth, element count per record, text length, attributes per element and start-tag length stay within the configured limits."),
-        (schema, .error, "The document conforms to the bundled XSD of its namespace (schemas/v1/batch.xsd)."),
-        (containerCheckDigit, .error, "A container number carries the right ISO 6346 check digit."),
+        (schema, .error, "The document conforms to the bundled XSD of its namespace (schemas/v1/batch.xsd, schemas/v2/batch.xsd)."),
+        (containerCheckDigit, .error, "A container number (of a shipment, or in v2 of a seizure) carries the right ISO 6346 check digit."),
         (mrn, .error, "A customs MRN has 18 characters: year, country of the office, 13 characters and the right check character."),
         (ceRegistrationFormat, .error, "A CE registration number reads notified body (4 digits) - category - processing number."),
         (ceRegistrationCategory, .error, "The category in a CE registration number is the item's Category; an unmarked item has no CE number."),
         (unDivision, .error, "A fireworks UN number goes with its hazard division: 0333=1.1G, 0334=1.2G, 0335=1.3G, 0336=1.4G, 0337=1.4S, 0431=1.4G, 0432=1.4S."),
         (netAboveGross, .error, "The net explosive quantity of an item is not above its gross mass."),
-        (futureDate, .error, "No event date or time lies in the future (batch creation, seizure, departure, arrival, interception)."),
+        (futureDate, .error, "No event date or time lies in the future (batch creation, seizure, departure, arrival, interception; in v2 also linked incidents and online offers)."),
         (chronology, .error, "A shipment departs no later than it arrives or is intercepted."),
         (recordIdCountry, .error, "A record id starts with the owning country, which is the batch's sender country."),
         (unresolvedLink, .error, "A ShipmentRef or SeizureRef names a record of that kind in the same batch, or is marked external=\"true\"."),
@@ -96,6 +110,11 @@ public enum RuleID {
         (locationCodes, .error, "A UN/LOCODE or NUTS code belongs to the location's country (NUTS EL and UK stand for GR and GB)."),
         (coordinatesPair, .error, "Latitude and Longitude are given together or not at all."),
         (retentionBeforeEvent, .error, "RetentionUntil is not before the seizure or the shipment's last date."),
+        (nilUnknown, .error, "v2: an element with xsi:nil=\"true\" gives its reason in unknown and has no source; an element that is not nil has no unknown attribute."),
+        (quantityUnit, .error, "v2: a Quantity that is not nil has a unit."),
+        (defaultNotAllowed, .error, "v2: source=\"default\" is not used on a value that must be established for the record itself (seizure time, case reference, quantities and masses, identifiers and numbers, coordinates, postal codes, dates of shipments, incidents and offers)."),
+        (incidentAfterSeizure, .error, "v2: a linked incident's Date is not after the day of the seizure."),
+        (timeUnknownForm, .error, "v2: a SeizureDateTime with timeUnknown has the time 00:00:00, and its reason is not not-applicable."),
         (signatureInvalid, .error, "The signature value and every digest match the document (XMLDSig, exclusive C14N, SHA-256)."),
         (signatureForm, .error, "Exactly one ds:Signature, a child of the root, with one Reference URI=\"\" and only the enveloped-signature and exclusive C14N transforms."),
         (certificateUntrusted, .error, "The signer certificate chains to a CA in the trust store."),
@@ -120,6 +139,12 @@ public enum RuleID {
         (categoryDivisionUnusual, .warning, "The hazard division (given, or implied by the UN number) is unusual for the item's CE category."),
         (itemHSCodeNotExplosive, .warning, "An item's HS code is normally in heading 3601-3604 (explosives, fireworks)."),
         (vatCountry, .warning, "An organisation's VAT number prefix matches its country (EL is Greece)."),
+        (articleKindCategory, .warning, "v2: the article kind is usual for the item's CE category."),
+        (articleKindUNNumber, .warning, "v2: the article kind is usual for the item's UN number."),
+        (postalCodeFormat, .warning, "v2: a postal code has the format of its location's country (BE, AT, CH, DK, LU, NL, DE, FR, ES, IT, PL, CZ, SK, SE, PT)."),
+        (seizureRepeatsShipment, .warning, "v2: a seizure linked to a shipment in the same batch leaves the route, containers and transport documents to the shipment, so that they are not counted twice."),
+        (pseudonymLooksClear, .warning, "v2: a pseudonym (Person/Pseudonym, OnlineSale/SellerAccount) does not look like a clear identifier (an e-mail or web address, a phone number, text with spaces)."),
+        (countryFromCode, .warning, "v2: a shipment's Origin or Destination whose Country is nil has no UN/LOCODE or NUTS code, which would name the country."),
     ]
 }
 
@@ -129,7 +154,7 @@ public struct BatchRuleChecker {
     private enum Kind: UInt8 { case seizure, shipment }
 
     /// A record id reduced to its fingerprint, for the links that wait for their target.
-    private struct IDKey: Hashable {
+    struct IDKey: Hashable {
         var high: UInt64
         var low: UInt32
         init(_ id: String) { (high, low) = RecordIdSet.fingerprint(id) }
@@ -148,10 +173,17 @@ public struct BatchRuleChecker {
     public static let clockSkewSeconds = 600.0
 
     private var senderCountry: String?
-    private var seen = RecordIdSet()
+    var seen = RecordIdSet()
     private var pending: [IDKey: [PendingLink]] = [:]
     /// Number of records checked so far.
     public private(set) var recordCount = 0
+    /// Whether the document is of schema v2, whose rules then apply too. Set before the records are checked
+    /// (``BatchValidator`` sets it from the root's `schemaVersion`).
+    public var isV2 = false
+    /// v2, FWX-W108: seizures with their own transport facts that link to a shipment not read yet, by its id.
+    var routeRepeats: [IDKey: [(seizure: Int, finding: Finding)]] = [:]
+    /// v2, FWX-W108: seizures (by record number) already reported, so that one with two links warns once.
+    var routeRepeatsReported: Set<Int> = []
 
     /// - Parameters:
     ///   - file: name used in finding locations.
@@ -191,6 +223,7 @@ public struct BatchRuleChecker {
             return
         }
         checkIdentity(tree, record, kind, emit)
+        if isV2 { checkV2Values(tree, emit) }
         checkStatus(tree, record, emit)
         for party in tree.children(tree.child(record, "Parties") ?? -1, ifPresent: tree) {
             checkOrganisation(tree, party, emit)
@@ -207,11 +240,13 @@ public struct BatchRuleChecker {
             for link in links { emit(link.finding) }
         }
         pending.removeAll()
+        // Links to shipments that never came are FWX-R010's business, not a repeated route.
+        routeRepeats.removeAll()
     }
 
     // MARK: Shared rules
 
-    private func finding(_ severity: Severity, _ rule: String, _ message: String, _ tree: ElementTree,
+    func finding(_ severity: Severity, _ rule: String, _ message: String, _ tree: ElementTree,
                          _ node: Int) -> Finding {
         Finding(severity: severity, rule: rule, message: message,
                 location: SourceLocation(file: file, line: Int(tree[node].line), column: Int(tree[node].column)),
@@ -242,6 +277,9 @@ public struct BatchRuleChecker {
             return
         }
         seen.insert(key.fingerprint, line: Int(tree[idNode].line), isShipment: kind == .shipment)
+        if kind == .shipment, let waiting = routeRepeats.removeValue(forKey: key) {
+            for repeat_ in waiting where routeRepeatsReported.insert(repeat_.seizure).inserted { emit(repeat_.finding) }
+        }
         if let waiting = pending.removeValue(forKey: key) {
             for link in waiting where link.expected != kind {
                 var wrongKind = link.finding
@@ -287,8 +325,13 @@ public struct BatchRuleChecker {
         }
     }
 
-    private func checkNotFuture(timestamp node: Int, _ name: String, _ tree: ElementTree,
+    func checkNotFuture(timestamp node: Int, _ name: String, _ tree: ElementTree,
                                 _ emit: (Finding) -> Void) {
+        // v2: with timeUnknown only the day is known, so only the day can lie in the future.
+        if tree.attribute(node, "timeUnknown") != nil {
+            checkNotFuture(date: node, name, tree, emit)
+            return
+        }
         let text = tree.text(node)
         guard let seconds = ISOTime.epochSeconds(of: text) else { return }
         if seconds > nowSeconds + Self.clockSkewSeconds {
@@ -298,7 +341,7 @@ public struct BatchRuleChecker {
         }
     }
 
-    private func checkNotFuture(date node: Int, _ name: String, _ tree: ElementTree, _ emit: (Finding) -> Void) {
+    func checkNotFuture(date node: Int, _ name: String, _ tree: ElementTree, _ emit: (Finding) -> Void) {
         let text = tree.text(node)
         guard let day = ISOTime.day(of: text) else { return }
         if day > todayDay {
@@ -308,8 +351,19 @@ public struct BatchRuleChecker {
         }
     }
 
-    private func checkLocation(_ tree: ElementTree, _ location: Int?, _ emit: (Finding) -> Void) {
-        guard let location, let country = tree.childText(location, "Country") else { return }
+    func checkLocation(_ tree: ElementTree, _ location: Int?, _ emit: (Finding) -> Void) {
+        guard let location else { return }
+        let latitude = tree.child(location, "Latitude")
+        let longitude = tree.child(location, "Longitude")
+        if (latitude == nil) != (longitude == nil) {
+            emit(finding(.error, RuleID.coordinatesPair,
+                "give both Latitude and Longitude (WGS84 degrees) or neither", tree, latitude ?? longitude!))
+        }
+        // A nil Country (v2, a shipment's route) has no codes to compare; FWX-W110 looks at that case.
+        guard let country = tree.childText(location, "Country"), !country.isEmpty else { return }
+        if isV2, let postalCode = tree.child(location, "PostalCode") {
+            checkPostalCode(tree, postalCode, country: country, emit)
+        }
         if let locode = tree.child(location, "UNLocode") {
             let text = tree.text(locode)
             if !text.hasPrefix(country) {
@@ -327,12 +381,6 @@ public struct BatchRuleChecker {
                     tree, nuts))
             }
         }
-        let latitude = tree.child(location, "Latitude")
-        let longitude = tree.child(location, "Longitude")
-        if (latitude == nil) != (longitude == nil) {
-            emit(finding(.error, RuleID.coordinatesPair,
-                "give both Latitude and Longitude (WGS84 degrees) or neither", tree, latitude ?? longitude!))
-        }
     }
 
     private func checkOrganisation(_ tree: ElementTree, _ party: Int, _ emit: (Finding) -> Void) {
@@ -345,6 +393,19 @@ public struct BatchRuleChecker {
             emit(finding(.warning, RuleID.vatCountry,
                 "VAT number \(text.quotedForMessage) is registered in \(vatCountry), but the organisation's country is \(country); check both",
                 tree, vat))
+        }
+    }
+
+    func checkContainers(_ tree: ElementTree, _ containers: Int?, _ emit: (Finding) -> Void) {
+        guard let containers else { return }
+        for container in tree.children(containers) {
+            let number = tree.text(container)
+            if let expected = CheckCharacters.containerCheckDigit(number),
+               Int(number.utf8.last! - UInt8(ascii: "0")) != expected {
+                emit(finding(.error, RuleID.containerCheckDigit,
+                    "container number \(number.quotedForMessage) has check digit \(number.suffix(1)), ISO 6346 gives \(expected); check the number on the container",
+                    tree, container))
+            }
         }
     }
 
@@ -371,6 +432,7 @@ public struct BatchRuleChecker {
             for item in tree.children(items) { checkItem(tree, item, emit) }
         }
         checkLinks(tree, tree.child(record, "ShipmentLinks"), expected: .shipment, emit)
+        if isV2 { checkV2Seizure(tree, record, eventDay: eventDay, emit) }
         checkRetention(tree, record, eventDay: eventDay, emit)
     }
 
@@ -406,12 +468,15 @@ public struct BatchRuleChecker {
                 emit(finding(.error, RuleID.netAboveGross,
                     "net explosive quantity \(tree.text(netNode)) kg is above the gross mass \(tree.text(grossNode)) kg; both are in kg, check the units",
                     tree, netNode))
-            } else if gross > 0, net * 10 > gross * 7 {
+            } else if gross > 0, net * 10 > gross * 7, tree.childText(item, "ArticleKind") != "bulk-composition" {
                 let percent = Int((net / gross * 100).rounded())
                 emit(finding(.warning, RuleID.netShareImplausible,
                     "net explosive quantity is \(percent)% of the gross mass; above 70% is implausible for packaged fireworks",
                     tree, netNode))
             }
+        }
+        if isV2, let kindNode = tree.child(item, "ArticleKind") {
+            checkArticleKind(tree, kindNode, item: item, category: category, emit)
         }
         if let hs = tree.child(item, "HSCode") {
             let text = tree.text(hs)
@@ -453,17 +518,10 @@ public struct BatchRuleChecker {
     private mutating func checkShipment(_ tree: ElementTree, _ record: Int, _ emit: (Finding) -> Void) {
         checkLocation(tree, tree.child(record, "Origin"), emit)
         checkLocation(tree, tree.child(record, "Destination"), emit)
-        if let containers = tree.child(record, "Containers") {
-            for container in tree.children(containers) {
-                let number = tree.text(container)
-                if let expected = CheckCharacters.containerCheckDigit(number),
-                   Int(number.utf8.last! - UInt8(ascii: "0")) != expected {
-                    emit(finding(.error, RuleID.containerCheckDigit,
-                        "container number \(number.quotedForMessage) has check digit \(number.suffix(1)), ISO 6346 gives \(expected); check the number on the container",
-                        tree, container))
-                }
-            }
+        if isV2 {
+            for end in ["Origin", "Destination"] { checkNilCountry(tree, tree.child(record, end), emit) }
         }
+        checkContainers(tree, tree.child(record, "Containers"), emit)
         if let mrnNode = tree.child(record, "CustomsMRN") {
             let mrn = tree.text(mrnNode)
             if let problem = CheckCharacters.mrnFormatProblem(mrn) {

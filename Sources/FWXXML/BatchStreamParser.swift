@@ -55,6 +55,9 @@ public struct BatchStreamParser {
     /// Whether to build records on a second thread while libxml2 parses (sources over 1 MiB). Turn it off when
     /// the other core is busy anyway, for example with a signature check running beside validation.
     public var usesSecondThread: Bool
+    /// The document kinds this parse takes; another kind FWX knows (a v2 batch for a v1-only reader) is refused
+    /// at its root element with FWX-P003, saying which versions are taken.
+    public var acceptedKinds: [SchemaRegistry.DocumentKind] = SchemaRegistry.v1Kinds
 
     public init(registry: SchemaRegistry = .shared, limits: ParserLimits = ParserLimits(), validateSchema: Bool = true,
                 usesSecondThread: Bool = true) {
@@ -76,12 +79,17 @@ public struct BatchStreamParser {
         XMLHardening.prepareThread()
         let prefix = source.peek(65_536)
         let inputGuard = InputGuard(prefix: prefix, limits: limits)
-        let kind = Self.peekRootKind(prefix, limits: limits, registry: registry) ?? SchemaRegistry.batchV1
-        let schema = validateSchema ? try registry.schema(for: kind) : nil
+        let peeked = Self.peekRootKind(prefix, limits: limits, registry: registry)
+        let kind = peeked.flatMap { acceptedKinds.contains($0) ? $0 : nil } ?? SchemaRegistry.batchV1
+        // A kind FWX knows but this reader does not take is refused at its root; its schema is not needed.
+        let refused = peeked.flatMap { acceptedKinds.contains($0) ? nil : $0 }
+        let schema = validateSchema && refused == nil ? try registry.schema(for: kind) : nil
         let pipelined = usesSecondThread && (source.totalSize ?? Int.max) > Self.pipelineThreshold
         let session = ParseSession(fileName: source.name, kind: kind, events: events)
         let recorder = EventRecorder(source: source, kind: kind, limits: limits, inputGuard: inputGuard,
                                      session: session, progress: events.progress, pipelined: pipelined)
+        recorder.refusedKind = refused
+        recorder.acceptedKinds = acceptedKinds
         let recorderPointer = Unmanaged.passRetained(recorder)
         defer { recorderPointer.release() }
 

@@ -52,6 +52,10 @@ public struct BatchValidator: Sendable {
     public var now: Double?
     /// Whether the parser may use a second thread (see ``BatchStreamParser/usesSecondThread``).
     public var usesSecondThread = true
+    /// The document kinds taken (``BatchStreamParser/acceptedKinds``): v1 unless told otherwise, since most readers
+    /// decode what they validate; `fwx validate`, `fwx sign` and `fwx verify` take every version
+    /// (``SchemaRegistry/validatingKinds``).
+    public var acceptedKinds: [SchemaRegistry.DocumentKind] = SchemaRegistry.v1Kinds
     public let registry: SchemaRegistry
 
     public init(registry: SchemaRegistry = .shared, limits: ParserLimits = ParserLimits(), maxFindings: Int = 1000,
@@ -91,6 +95,8 @@ public struct BatchValidator: Sendable {
         events.canonicalTap = canonicalTap
         events.finding = { state.add($0) }
         events.header = { tree, schemaVersion in
+            // Only a v2 namespace's schema admits a 2.x version (a 2.x in v1 is an S001 finding already).
+            state.rules.isV2 = schemaVersion.hasPrefix("2.")
             state.rules.checkHeader(tree, emit: state.add)
             state.observe { try observer.header(tree, schemaVersion) }
         }
@@ -102,8 +108,10 @@ public struct BatchValidator: Sendable {
         }
         let total = source.totalSize
         events.progress = { progress($0, total) }
-        try BatchStreamParser(registry: registry, limits: limits, validateSchema: true,
-                              usesSecondThread: usesSecondThread).parse(source, events: events)
+        var parser = BatchStreamParser(registry: registry, limits: limits, validateSchema: true,
+                                       usesSecondThread: usesSecondThread)
+        parser.acceptedKinds = acceptedKinds
+        try parser.parse(source, events: events)
         // After a fatal parse error the batch was cut short: links to records never read prove nothing.
         if !state.parseFailed { state.rules.finish(emit: state.add) }
         if let failure = state.observerFailure { throw failure }

@@ -109,6 +109,9 @@ final class EventRecorder {
     var parser: xmlParserCtxtPtr?
     /// Gets the parse's events too (``BatchEvents/canonicalTap``), on this thread.
     var canonicalTap: CanonicalStream.Tap?
+    /// A kind FWX knows that this parse does not take (``BatchStreamParser/acceptedKinds``): refused at the root.
+    var refusedKind: SchemaRegistry.DocumentKind?
+    var acceptedKinds: [SchemaRegistry.DocumentKind] = SchemaRegistry.v1Kinds
     private(set) var readFailed = false
     private var stopped = false
     private var chunk: EventChunk
@@ -265,10 +268,18 @@ final class EventRecorder {
         if depth == 1 {
             let namespace = uri.map { String(cString: $0) } ?? ""
             let name = String(cString: localName)
+            if let refused = refusedKind, namespace == refused.namespace, name == refused.rootElement {
+                let taken = acceptedKinds.filter { $0.rootElement == name }.map(\.versionFolder)
+                fail(.unknownDocument, line, column,
+                     "root element \(name.quotedForMessage) is a schema \(refused.versionFolder) document (\(namespace.quotedForMessage)), which this reader does not take; it takes \(taken.isEmpty ? "no \(name.quotedForMessage)" : taken.joined(separator: ", ")). `fwx validate`, `fwx sign` and `fwx verify` read every version")
+                return
+            }
             guard namespace == kind.namespace, name == kind.rootElement else {
                 let shown = namespace.isEmpty ? "no namespace" : "namespace \(namespace.quotedForMessage)"
+                let batches = acceptedKinds.filter { $0.rootElement == "Batch" }
+                    .map { "<Batch xmlns=\"\($0.namespace)\">" }.joined(separator: " or ")
                 fail(.unknownDocument, line, column,
-                     "root element \(name.quotedForMessage) in \(shown) is not a document FWX knows; a v1 batch is <Batch xmlns=\"\(SchemaRegistry.batchV1.namespace)\">")
+                     "root element \(name.quotedForMessage) in \(shown) is not a document FWX knows; a batch is \(batches)")
                 return
             }
         }
@@ -633,11 +644,13 @@ final class ParseSession {
         guard let message else { return "unknown error" }
         var text = String(cString: message)
         while let last = text.last, last.isWhitespace { text.removeLast() }
+        let folder = text.contains("{\(SchemaRegistry.batchV2.namespace)}") ? "v2" : "v1"
         text = text.replacingOccurrences(of: "{\(BatchXMLWriter.namespace)}", with: "fwx:")
+            .replacingOccurrences(of: "{\(SchemaRegistry.batchV2.namespace)}", with: "fwx:")
             .replacingOccurrences(of: "\n", with: " ")
         // A wrong country code would list all 250 codes: name the code list instead.
         if let set = text.range(of: "is not an element of the set {"), text.count > 300 {
-            text = String(text[..<set.lowerBound]) + "is not in the code list (schemas/v1/codelists.xsd)."
+            text = String(text[..<set.lowerBound]) + "is not in the code list (schemas/\(folder)/codelists.xsd)."
         }
         return text
     }

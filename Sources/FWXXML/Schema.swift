@@ -91,6 +91,9 @@ public final class SchemaRegistry: Sendable {
         public var namespace: String
         public var rootElement: String
         public var schemaFile: String
+
+        /// The schema version's folder, e.g. `v1`.
+        public var versionFolder: String { String(schemaFile.prefix { $0 != "/" }) }
     }
 
     /// Batches of schema v1.
@@ -101,8 +104,19 @@ public final class SchemaRegistry: Sendable {
     public static let receiptV1 = DocumentKind(namespace: BatchXMLWriter.namespace, rootElement: "Receipt",
                                                schemaFile: "v1/receipt.xsd")
 
+    /// Batches of schema v2 (schemas/v2, docs/schema-v2.md).
+    public static let batchV2 = DocumentKind(namespace: "urn:fwx:schema:v2", rootElement: "Batch",
+                                             schemaFile: "v2/batch.xsd")
+
     /// Every document kind this build knows.
-    public static let knownKinds: [DocumentKind] = [batchV1, receiptV1]
+    public static let knownKinds: [DocumentKind] = [batchV1, receiptV1, batchV2]
+
+    /// What a reader takes unless told otherwise: v1 batches and receipts. Readers that decode records into the
+    /// model (converters, the node's intake) take only these until the model holds v2's fields.
+    public static let v1Kinds: [DocumentKind] = [batchV1, receiptV1]
+
+    /// What validation, signing and verification take: every kind this build has a schema for.
+    public static let validatingKinds: [DocumentKind] = knownKinds
 
     /// The registry over the schemas bundled with FWX.
     public static let shared = SchemaRegistry(directory: SchemaRegistry.bundledDirectory())

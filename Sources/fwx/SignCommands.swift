@@ -25,6 +25,7 @@ struct SignCommand: AsyncParsableCommand {
     static var contentValidator: BatchValidator {
         var validator = BatchValidator()
         validator.usesSecondThread = false
+        validator.acceptedKinds = SchemaRegistry.validatingKinds
         return validator
     }
 

@@ -37,7 +37,8 @@ struct ValidateCommand: AsyncParsableCommand {
     }
 
     func run() async throws {
-        let validator = BatchValidator(maxFindings: maxFindings)
+        var validator = BatchValidator(maxFindings: maxFindings)
+        validator.acceptedKinds = SchemaRegistry.validatingKinds
         var status = ExitStatus.success
         var reports: [ValidationReport] = []
         var ioErrors: [(String, String)] = []

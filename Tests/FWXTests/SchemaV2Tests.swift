@@ -1,7 +1,7 @@
 // Issue 16, item 1: schema v2 (schemas/v2, namespace urn:fwx:schema:v2) checked by two independent validators,
 // xmllint (libxml2, tree and streaming) and Python's xmlschema: the v2 fixtures pass, each invalid one fails, and
 // every valid v1 batch becomes a valid v2 batch by changing only its namespace and schemaVersion (the lossless
-// upgrade docs/schema-v2.md describes).
+// upgrade docs/schema-v2.md describes). fwx validate, sign and verify read v2; readers that decode records refuse it.
 import Foundation
 import Testing
 
@@ -112,12 +112,59 @@ struct SchemaV2Tests {
         }
     }
 
-    @Test("until FWX reads v2, fwx validate refuses a v2 batch by its namespace (FWX-P003) instead of reading part of it")
-    func fwxRefusesV2ForNow() throws {
-        let result = try runFWX(["validate", Self.fixtures + "/be-seizures.xml"])
-        #expect(result.status == 1, "\(result)")
-        #expect(result.stderr.contains("FWX-P003") || result.stdout.contains("FWX-P003"), "\(result)")
-        #expect((result.stdout + result.stderr).contains("urn:fwx:schema:v2"))
+    @Test("fwx validate reads v2: the fixtures have no findings, and each invalid-xsd fixture fails with FWX-S001 only, as xmllint says")
+    func fwxValidatesV2() throws {
+        for file in try Self.xml(in: Self.fixtures) {
+            let result = try runFWX(["validate", file])
+            #expect(result.status == 0, "\(result)")
+            #expect(result.stdout.isEmpty, "\(file): \(result.stdout)")
+        }
+        for file in try Self.xml(in: Self.fixtures + "/invalid-xsd") {
+            let result = try runFWX(["validate", file])
+            #expect(result.status == 1, "\(result)")
+            let rules = Set(result.stdout.split(separator: "\n").compactMap { line in
+                line.firstRange(of: "[FWX-").map { String(line[line.index($0.lowerBound, offsetBy: 1)...].prefix(8)) }
+            })
+            #expect(rules == ["FWX-S001"], "\(file): \(result.stdout)")
+            // libxml2's messages name the v2 namespace by its prefix, as they do v1's.
+            #expect(!result.stdout.contains("{urn:fwx:schema:v2}"), "\(result.stdout)")
+        }
+    }
+
+    @Test("readers that decode records take v1 only: fwx convert refuses a v2 batch at its root with FWX-P003, naming the versions it takes")
+    func decodingReadersRefuseV2() throws {
+        try withTemporaryDirectory { folder in
+            let output = folder.appendingPathComponent("out.json").path
+            let result = try runFWX(["convert", "--from", "xml", "--to", "json", Self.fixtures + "/be-seizures.xml",
+                                     "-o", output])
+            #expect(result.status == 1, "\(result)")
+            #expect(result.stderr.contains("error[FWX-P003]"), "\(result)")
+            #expect(result.stderr.contains("schema v2 document"), "\(result)")
+            #expect(result.stderr.contains("it takes v1"), "\(result)")
+            #expect(!FileManager.default.fileExists(atPath: output))
+        }
+    }
+
+    @Test("fwx sign signs a v2 batch without a tree; xmlsec1 and fwx verify accept it, and a change to it fails")
+    func signAndVerifyV2() throws {
+        let pki = try SigningPKI.ec()
+        try withTemporaryDirectory { folder in
+            let output = folder.appendingPathComponent("signed.xml").path
+            let signed = try runFWX(["sign", "--key", pki.key("NL", "node-signing"), "--cert", pki.cert("NL", "node-signing"),
+                                     Self.fixtures + "/nl-sample.xml", "-o", output])
+            #expect(signed.status == 0, "\(signed)")
+            let text = try String(contentsOfFile: output, encoding: .utf8)
+            #expect(text.contains("urn:fwx:schema:v2"))
+            #expect(try signingXmlsec1Verify(text, trustedCA: pki.ca("NL")).status == 0)
+            let verified = try runFWX(["verify", "--trust", pki.trust, output])
+            #expect(verified.status == 0, "\(verified)")
+            let changed = try writeFile(folder, "changed.xml",
+                                        text.replacingOccurrences(of: "<Municipality>", with: "<Municipality>X"))
+            #expect(text.contains("<Municipality>"))
+            let refused = try runFWX(["verify", "--trust", pki.trust, changed])
+            #expect(refused.status == 1, "\(refused)")
+            #expect(refused.stdout.contains("FWX-G001"), "\(refused)")
+        }
     }
 
     @Test("every valid v1 batch (fixtures, generated, converted from both CSV profiles) is valid v2 after changing only its namespace and schemaVersion")
