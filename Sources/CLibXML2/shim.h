@@ -262,23 +262,72 @@ static inline long CLibXML2_scanInput(CLibXML2_InputScanner *s, const unsigned c
     long i = 0;
     if (s->unitSize == 1) {
         while (i < count) {
-            unsigned char c = bytes[i];
-            if (s->state == CLibXML2_scanText || (s->state == CLibXML2_scanValue && c != s->quote)) {
-                // The common case, text and attribute values: only line ends and the end of the run matter.
-                if (c == '\n') { s->line++; s->lineStart = s->offset + 1; }
-                else if (c == '<' && s->state == CLibXML2_scanText) {
-                    s->state = CLibXML2_scanOpen;
-                    s->tagStart = s->offset;
-                    s->tagLine = s->line;
-                    s->tagColumn = s->offset - s->lineStart + 1;
-                } else if (s->state == CLibXML2_scanValue && s->offset - s->tagStart > s->maxTagUnits) {
-                    s->violation = CLibXML2_scanTagSize;
-                    return i;
+            // The common cases, runs of text and of attribute values: only line ends, the end of the run and (in a
+            // value) the tag's length matter. Kept in locals: the input bytes may alias the scanner's fields, so
+            // the compiler would otherwise load and store them at every byte.
+            if (s->state == CLibXML2_scanText) {
+                long long offset = s->offset, line = s->line, lineStart = s->lineStart;
+                while (i < count) {
+                    unsigned char c = bytes[i];
+                    if (c == '<') break;
+                    if (c == '\n') { line++; lineStart = offset + 1; }
+                    offset++;
+                    i++;
                 }
+                s->offset = offset;
+                s->line = line;
+                s->lineStart = lineStart;
+                if (i == count) break;
+                s->state = CLibXML2_scanOpen;
+                s->tagStart = offset;
+                s->tagLine = line;
+                s->tagColumn = offset - lineStart + 1;
                 s->offset++;
                 i++;
                 continue;
             }
+            if (s->state == CLibXML2_scanValue) {
+                long long offset = s->offset, line = s->line, lineStart = s->lineStart;
+                const long long tagStart = s->tagStart, maxTagUnits = s->maxTagUnits;
+                const unsigned int quote = s->quote;
+                int tooLong = 0;
+                while (i < count) {
+                    unsigned char c = bytes[i];
+                    if (c == quote) break;
+                    if (c == '\n') { line++; lineStart = offset + 1; }
+                    else if (offset - tagStart > maxTagUnits) { tooLong = 1; break; }
+                    offset++;
+                    i++;
+                }
+                s->offset = offset;
+                s->line = line;
+                s->lineStart = lineStart;
+                if (tooLong) { s->violation = CLibXML2_scanTagSize; return i; }
+                if (i == count) break;
+                // The closing quote: the markup step below.
+            } else if (s->state == CLibXML2_scanStartTag || s->state == CLibXML2_scanEndTag) {
+                // Names inside a tag: only the characters the markup step acts on end the run.
+                const int start = s->state == CLibXML2_scanStartTag;
+                long long offset = s->offset, line = s->line, lineStart = s->lineStart;
+                const long long tagStart = s->tagStart, maxTagUnits = s->maxTagUnits;
+                int slash = s->slash;
+                while (i < count) {
+                    unsigned char c = bytes[i];
+                    if (c == '>' || (start && (c == '"' || c == '\'' || c == '=' || c == '/'
+                                               || offset - tagStart > maxTagUnits))) break;
+                    if (c == '\n') { line++; lineStart = offset + 1; }
+                    else if (c != ' ' && c != '\t' && c != '\r') slash = 0;
+                    offset++;
+                    i++;
+                }
+                s->offset = offset;
+                s->line = line;
+                s->lineStart = lineStart;
+                if (start) s->slash = slash;
+                if (i == count) break;
+                // The character that ends the run: the markup step below.
+            }
+            unsigned char c = bytes[i];
             int violation = CLibXML2_scanStep(s, c);
             if (violation != CLibXML2_scanOK) { s->violation = violation; return i; }
             if (c == '\n') { s->line++; s->lineStart = s->offset + 1; }
