@@ -145,7 +145,8 @@ let package = Package(
             // fwx is a dependency so that `swift build --build-tests` builds the binary the CLI tests run.
             dependencies: ["FWXModel", "FWXXML", "FWXSigning", "FWXConvert", "FWXStore", "FWXClient", "FWXNode", "FWXTrace",
                            "FWXPostgres", "fwx",
-                           .product(name: "PostgresNIO", package: "postgres-nio")],
+                           .product(name: "PostgresNIO", package: "postgres-nio"),
+                           .product(name: "Yams", package: "Yams")],
             swiftSettings: swiftSettings
         ),
     ]
