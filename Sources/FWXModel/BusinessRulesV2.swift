@@ -30,7 +30,7 @@ extension BatchRuleChecker {
                         tree, node))
                 }
             }
-            guard !element.attributes.isEmpty else { continue }
+            guard !element.attributes.isEmpty || name == "Quantity" else { continue }
             var isNil = false
             var unknown: String?
             var source: String?

@@ -162,7 +162,12 @@ enum Validation {
     /// "Now" for every validation in the tests: 2026-11-29T00:00:00Z, after every date of the fixtures.
     static let now: Double = 1_795_910_400
 
-    static var validator: BatchValidator { BatchValidator(now: now) }
+    /// Every schema version FWX validates (as `fwx validate` does).
+    static var validator: BatchValidator {
+        var validator = BatchValidator(now: now)
+        validator.acceptedKinds = SchemaRegistry.validatingKinds
+        return validator
+    }
 
     /// Validates XML text through the real libxml2 parser, schema and rules.
     static func validate(xml: String, name: String = "test.xml") throws -> ValidationReport {
