@@ -278,7 +278,7 @@ struct RuleTests {
                                  "<VatNumber>EL094014201</VatNumber>\n            <Country>GR</Country>", occurrence: 1)]),
     ]
 
-    /// The business rules only a v2 document can break; V2RuleTests has their cases.
+    /// The business rules only a v2 document can break; V2BusinessRuleTests has their cases.
     static let v2RuleIDs: Set<String> = Set((16...20).map { String(format: "FWX-R%03d", $0) }
                                             + (105...110).map { "FWX-W\($0)" })
 
