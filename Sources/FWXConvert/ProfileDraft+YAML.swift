@@ -203,9 +203,14 @@ extension ProfileDraft {
                 out.append("  \(map.name):   # \(map.field): \(hint)")
                 if map.values.isEmpty { out.append("    # no values in the sample rows") }
                 for value in map.values {
-                    let known = codes.first { $0.caseInsensitiveCompare(value) == .orderedSame }
-                        ?? (codes.isEmpty && value.count == 2 && CountryCode.isValid(value.uppercased()) ? value.uppercased() : nil)
-                    out.append("    \(q(value)): \(known.map { q($0) } ?? "  # REQUIRED")")
+                    if let code = codes.first(where: { $0.caseInsensitiveCompare(value) == .orderedSame })
+                        ?? (codes.isEmpty && value.count == 2 && CountryCode.isValid(value.uppercased()) ? value.uppercased() : nil) {
+                        out.append("    \(q(value)): \(q(code))")
+                    } else if let code = ValueWords.code(for: value, field: map.field, codes: codes) {
+                        out.append("    \(q(value)): \(q(code))   # CHECK")
+                    } else {
+                        out.append("    \(q(value)):   # REQUIRED")
+                    }
                 }
             }
         }
@@ -218,5 +223,57 @@ extension ProfileDraft {
         case .hazardDivision: return HazardDivision.allCases.map(\.rawValue)
         default: return []
         }
+    }
+}
+
+/// Words of exports FWX knows the code of, in Dutch, German, French and English (compared like header words);
+/// what the draft proposes for them is marked CHECK.
+enum ValueWords {
+    static let units: [String: String] = [
+        "stuks": "pieces", "stuk": "pieces", "stuck": "pieces", "pieces": "pieces", "piece": "pieces", "pcs": "pieces",
+        "st": "pieces", "dozen": "boxes", "doos": "boxes", "karton": "boxes", "kartons": "boxes", "boites": "boxes",
+        "boite": "boxes", "cartons": "boxes", "carton": "boxes", "boxes": "boxes", "box": "boxes", "kg": "kg",
+        "kilogram": "kg", "kilogramm": "kg", "kilogramme": "kg",
+    ]
+
+    /// Marks that say an article has no (valid) CE marking.
+    static let unmarked: Set<String> = [
+        "zonderce", "zondercemarkering", "geencemarkering", "illegaal", "ohnece", "ohnecekennzeichnung",
+        "nichtzugelassen", "illegal", "nonmarque", "sansmarquagece", "sansce", "illegale", "unmarked", "noce",
+        "nocemarking",
+    ]
+
+    static let countries: [String: String] = {
+        let names: [String: [String]] = [
+            "AT": ["oostenrijk", "osterreich", "autriche", "austria"], "BE": ["belgie", "belgien", "belgique", "belgium"],
+            "BG": ["bulgarije", "bulgarien", "bulgarie", "bulgaria"], "CN": ["china", "chine"],
+            "CZ": ["tsjechie", "tschechien", "tchequie", "republiquetcheque", "czechia", "czechrepublic"],
+            "DE": ["duitsland", "deutschland", "allemagne", "germany"], "DK": ["denemarken", "danemark", "denmark"],
+            "ES": ["spanje", "spanien", "espagne", "spain"], "FR": ["frankrijk", "frankreich", "france"],
+            "GB": ["verenigdkoninkrijk", "vereinigteskonigreich", "royaumeuni", "unitedkingdom", "grootbrittannie",
+                   "grossbritannien", "uk"],
+            "GR": ["griekenland", "griechenland", "grece", "greece"], "HU": ["hongarije", "ungarn", "hongrie", "hungary"],
+            "IT": ["italie", "italien", "italy"], "LT": ["litouwen", "litauen", "lituanie", "lithuania"],
+            "LU": ["luxemburg", "luxembourg"], "NL": ["nederland", "niederlande", "paysbas", "netherlands", "holland"],
+            "PL": ["polen", "pologne", "poland"], "PT": ["portugal"], "RO": ["roemenie", "rumanien", "roumanie", "romania"],
+            "SK": ["slowakije", "slowakei", "slovaquie", "slovakia"], "SE": ["zweden", "schweden", "suede", "sweden"],
+        ]
+        var result: [String: String] = [:]
+        for (code, words) in names { for word in words { result[word] = code } }
+        return result
+    }()
+
+    /// The code a word of the export stands for, or nil when FWX does not know it.
+    static func code(for value: String, field: String, codes: [String]) -> String? {
+        let word = HeaderWords.normalised(value)
+        if field == "item.quantityUnit" { return units[word] }
+        if field == "item.category" {
+            if unmarked.contains(word) { return "unmarked" }
+            // "Kategorie F4", "catégorie F3", "cat. F2": the code at the end.
+            return codes.first { code in code != "unmarked" && word.hasSuffix(code.lowercased())
+                && (word.count == code.count || !word.dropLast(code.count).last!.isNumber) }
+        }
+        if codes.isEmpty, let field = CSVField.named(field), case .country = field.kind { return countries[word] }
+        return nil
     }
 }

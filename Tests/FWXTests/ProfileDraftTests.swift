@@ -66,6 +66,20 @@ struct ProfileDraftTests {
                 let drafted = draftColumns[header].flatMap(Self.field)
                 #expect(drafted == Self.field(value), "column '\(header)'")
             }
+            // Every code the draft proposes for an export's word is the one the shipped profile gives it.
+            let draftMaps = draft["maps"] as? [String: [String: Any]] ?? [:]
+            let shippedMaps = shipped["maps"] as? [String: [String: Any]] ?? [:]
+            var proposals = 0
+            for (header, value) in shippedColumns {
+                guard let shippedMap = (value as? [String: Any])?["map"] as? String,
+                      let draftMap = (draftColumns[header] as? [String: Any])?["map"] as? String else { continue }
+                for (word, code) in draftMaps[draftMap] ?? [:] {
+                    guard let code = code as? String, let expected = shippedMaps[shippedMap]?[word] else { continue }
+                    proposals += 1
+                    #expect(code == "\(expected)", "column '\(header)', word '\(word)'")
+                }
+            }
+            #expect(proposals >= 5, "\(proposals) proposals checked")
         }
     }
 
